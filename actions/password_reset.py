@@ -1,0 +1,60 @@
+"""Password reset: the form's e-mail validation and the action that requests the reset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import SafeAction
+from actions.tracker_context import decision_context
+from frontdesk.identity import extract_email
+from frontdesk.services import get_services
+
+
+class ValidatePasswordResetForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_password_reset_form"
+
+    def validate_account_email(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        email = extract_email(value if isinstance(value, str) else None)
+        if email:
+            return {"account_email": email, "invalid_email_attempts": 0}
+        attempts = int(tracker.get_slot("invalid_email_attempts") or 0) + 1
+        dispatcher.utter_message(response="utter_invalid_email" if attempts < 2 else "utter_invalid_email_again")
+        return {"account_email": None, "invalid_email_attempts": attempts}
+
+
+class ActionRequestPasswordReset(SafeAction):
+    def name(self) -> str:
+        return "action_request_password_reset"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        email = extract_email(tracker.get_slot("account_email"))
+        # The address is spent: clear it so a second request asks again instead of reusing it.
+        events: list[EventType] = [SlotSet("account_email", None), SlotSet("invalid_email_attempts", 0)]
+        if email is None:  # only reachable with a tampered slot; the form validates the address
+            dispatcher.utter_message(response="utter_invalid_email")
+            return events
+        services = get_services()
+        context = decision_context(tracker, self.name())
+        with services.db.transaction() as session:
+            decision = services.password_reset.request_password_reset(session, email, context)
+        if decision.escalate_conversation:
+            dispatcher.utter_message(response="utter_handoff_rate_limited")
+            return [*events, ConversationPaused()]
+        dispatcher.utter_message(
+            response="utter_password_reset_sent", ttl_minutes=services.settings.reset.token_ttl_minutes
+        )
+        return events

@@ -1,0 +1,202 @@
+"""``frontdesk``: the operator CLI. Subcommands by domain; every listing takes ``--json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from frontdesk.settings import PROJECT_ROOT, Settings, SettingsError
+
+
+def _print_rows(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str]) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        print("(none)")
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def _alembic_config(settings: Settings) -> Any:
+    from alembic.config import Config
+
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    return config
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from alembic import command
+
+    from frontdesk.db import get_engine
+
+    get_engine(settings.database_url)  # creates the SQLite directory when needed
+    command.upgrade(_alembic_config(settings), "head")
+    print("database schema is up to date")
+    return 0
+
+
+def cmd_db_seed(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.db import Database
+    from frontdesk.demo_data import load_demo_customers
+
+    with Database(settings.database_url).transaction() as session:
+        added = load_demo_customers(session)
+    print(f"demo customers loaded ({added} new)")
+    return 0
+
+
+def cmd_accounts_list(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from frontdesk.db import Database
+    from frontdesk.identity import AccountRow
+
+    with Database(settings.database_url).transaction() as session:
+        rows = [
+            {"id": a.id, "email": a.email, "name": a.full_name, "plan": a.plan, "tier": a.tier,
+             "sign_in": a.auth_method, "status": a.status}
+            for a in session.execute(select(AccountRow).order_by(AccountRow.id)).scalars()
+        ]
+    _print_rows(rows, args.json, ["id", "email", "name", "plan", "tier", "sign_in", "status"])
+    return 0
+
+
+def cmd_audit_list(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.services import build_services
+
+    services = build_services(settings)
+    with services.db.transaction() as session:
+        records = services.audit.list(session, args.conversation, args.decision, args.limit)
+    rows = [r.as_dict() for r in records]
+    _print_rows(rows, args.json, ["id", "recorded_at", "conversation_id", "decision", "intent",
+                                  "confidence", "action", "reason", "model_id"])
+    return 0
+
+
+def cmd_escalations_list(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.services import build_services
+
+    services = build_services(settings)
+    with services.db.transaction() as session:
+        escalations = services.escalations.list(session, status=None if args.all else "open")
+    rows = [
+        {"id": e.id, "conversation_id": e.conversation_id, "reason": e.reason.value,
+         "account_id": e.account_id, "status": e.status, "created_at": e.created_at.isoformat() + "Z"}
+        for e in escalations
+    ]
+    _print_rows(rows, args.json, ["id", "created_at", "conversation_id", "reason", "account_id", "status"])
+    return 0
+
+
+def cmd_outbox_list(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from frontdesk.db import Database
+    from frontdesk.outbox import OutboxEmailRow
+
+    with Database(settings.database_url).transaction() as session:
+        query = select(OutboxEmailRow).order_by(OutboxEmailRow.id.desc()).limit(args.limit)
+        rows = [
+            {"id": r.id, "kind": r.kind, "account_id": r.account_id, "status": r.status,
+             "attempts": r.attempts, "created_at": r.created_at, "sent_at": r.sent_at,
+             "last_error": r.last_error}
+            for r in session.execute(query).scalars()
+        ]
+    _print_rows(rows, args.json, ["id", "kind", "account_id", "status", "attempts", "created_at", "sent_at"])
+    return 0
+
+
+def cmd_outbox_drain(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.services import build_services
+
+    services = build_services(settings)
+    report = services.outbox.dispatch_due(services.db, services.mailer)
+    print(json.dumps(report.__dict__) if args.json else report)
+    return 0
+
+
+def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.services import build_services
+    from frontdesk.web import create_app
+
+    app = create_app(build_services(settings))
+    app.run(host=settings.bind_host, port=settings.web_port, access_log=False, workers=1)
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.launcher import serve
+
+    return serve(settings, Path(args.model), shell=args.shell)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="frontdesk", description=__doc__)
+    domains = parser.add_subparsers(dest="domain", required=True)
+
+    def command(
+        group: argparse._SubParsersAction, name: str, handler: Callable[..., int], help_text: str,
+        listing: bool = False,
+    ) -> argparse.ArgumentParser:
+        sub = group.add_parser(name, help=help_text)
+        sub.set_defaults(handler=handler)
+        if listing:
+            sub.add_argument("--json", action="store_true", help="machine-readable output")
+            sub.add_argument("--limit", type=int, default=100)
+        return sub
+
+    db = domains.add_parser("db", help="database schema and demo data").add_subparsers(dest="cmd", required=True)
+    command(db, "upgrade", cmd_db_upgrade, "apply Alembic migrations")
+    command(db, "seed", cmd_db_seed, "load the synthetic demo customers")
+
+    accounts = domains.add_parser("accounts", help="customer accounts").add_subparsers(dest="cmd", required=True)
+    command(accounts, "list", cmd_accounts_list, "list accounts", listing=True)
+
+    audit = domains.add_parser("audit", help="the audit trail").add_subparsers(dest="cmd", required=True)
+    audit_list = command(audit, "list", cmd_audit_list, "list automated decisions", listing=True)
+    audit_list.add_argument("--conversation")
+    audit_list.add_argument("--decision")
+
+    escalations = domains.add_parser("escalations", help="conversations waiting for a person")
+    esc = escalations.add_subparsers(dest="cmd", required=True)
+    esc_list = command(esc, "list", cmd_escalations_list, "list escalations", listing=True)
+    esc_list.add_argument("--all", action="store_true", help="include closed ones")
+
+    outbox = domains.add_parser("outbox", help="the e-mail outbox").add_subparsers(dest="cmd", required=True)
+    command(outbox, "list", cmd_outbox_list, "list e-mails", listing=True)
+    drain = command(outbox, "drain", cmd_outbox_drain, "send the e-mails that are due, once")
+    drain.add_argument("--json", action="store_true")
+
+    web = domains.add_parser("web", help="run the web app (reset page + outbox worker)")
+    web.set_defaults(handler=cmd_web)
+    serve = domains.add_parser("serve", help="run everything: action server, web app, Rasa server")
+    serve.add_argument("--shell", action="store_true", help="talk in the terminal instead of serving HTTP")
+    serve.add_argument("--model", default=str(PROJECT_ROOT / "models" / "frontdesk.tar.gz"))
+    serve.set_defaults(handler=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as problem:
+        print(f"configuration error: {problem}", file=sys.stderr)
+        return 2
+    return int(args.handler(settings, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,319 @@
+"""Password reset: request a link by e-mail, then set a new password with the link's token.
+
+Rules this module enforces, whatever the caller:
+- the caller's answer never depends on whether the address has an account (no enumeration);
+- at most N requests per e-mail address per hour and per conversation, counted for every
+  address, known or not, so the limit itself reveals nothing;
+- tokens are 32 random bytes, stored only as SHA-256 hashes, single use, valid for minutes;
+- every decision writes an audit record in the same transaction as its effect.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Column, DateTime, Integer, String, func, select, update
+from sqlalchemy.orm import Session
+
+from frontdesk.audit import AuditLog, DecisionContext
+from frontdesk.escalation import EscalationReason, Escalations
+from frontdesk.identity import Account, AccountStatus, AuthMethod, IdentityProvider, normalise_email
+from frontdesk.outbox import ComposedEmail, EmailOutbox, OutboxEmailRow
+from frontdesk.passwords import check_password_policy
+from frontdesk.schema import Base, utcnow
+from frontdesk.settings import ResetPolicy
+
+TOKEN_BYTES = 32
+
+RESET_EMAIL = "password_reset"
+SSO_NOTICE_EMAIL = "password_reset_sso_notice"
+LOCKED_NOTICE_EMAIL = "password_reset_locked_notice"
+
+
+class ResetRequestRow(Base):
+    __tablename__ = "password_reset_requests"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    # HMAC of the normalised address: counts requests without keeping the address.
+    email_key = Column(String(64), nullable=False, index=True)
+    conversation_id = Column(String(128), nullable=False, index=True)
+    requested_at = Column(DateTime, nullable=False, default=utcnow, index=True)
+    outcome = Column(String(32), nullable=False)
+
+
+class ResetTokenRow(Base):
+    __tablename__ = "password_reset_tokens"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    account_id = Column(String(16), nullable=False, index=True)
+    token_hash = Column(String(64), nullable=False, unique=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    expires_at = Column(DateTime, nullable=False)
+    used_at = Column(DateTime, nullable=True)
+    revoked_at = Column(DateTime, nullable=True)
+
+
+class ResetOutcome(str, enum.Enum):
+    QUEUED = "queued"
+    NO_ACCOUNT = "no_account"
+    SSO_ACCOUNT = "sso_account"
+    SECURITY_LOCKED = "security_locked"
+    RATE_LIMITED_EMAIL = "rate_limited_email"
+    RATE_LIMITED_CONVERSATION = "rate_limited_conversation"
+
+
+@dataclass(frozen=True)
+class ResetDecision:
+    outcome: ResetOutcome
+    # Set when the conversation must go to a person now. Account-specific cases (SSO, locked)
+    # are escalated out of band, by e-mail, so the chat answer stays the same for everyone.
+    escalation_reason: EscalationReason | None = None
+    escalation_id: int | None = None
+
+    @property
+    def escalate_conversation(self) -> bool:
+        return self.escalation_reason is not None
+
+
+class TokenProblem(str, enum.Enum):
+    UNKNOWN = "unknown"
+    USED = "used"
+    EXPIRED = "expired"
+
+
+class InvalidResetToken(Exception):
+    def __init__(self, problem: TokenProblem) -> None:
+        super().__init__(problem.value)
+        self.problem = problem
+
+
+def hash_token(raw_token: str) -> str:
+    # Tokens carry 256 bits of entropy, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(raw_token.encode("utf-8")).hexdigest()
+
+
+class PasswordResetService:
+    def __init__(
+        self,
+        identity: IdentityProvider,
+        outbox: EmailOutbox,
+        policy: ResetPolicy,
+        secret_key: str,
+        audit: AuditLog | None = None,
+        escalations: Escalations | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.identity = identity
+        self.outbox = outbox
+        self.policy = policy
+        self._secret_key = secret_key.encode("utf-8")
+        self.audit = audit or AuditLog()
+        self.escalations = escalations or Escalations()
+        self.clock = clock
+
+    def email_key(self, email: str) -> str:
+        return hmac.new(self._secret_key, normalise_email(email).encode("utf-8"), "sha256").hexdigest()
+
+    def _count(self, session: Session, *conditions: object) -> int:
+        query = select(func.count()).select_from(ResetRequestRow).where(*conditions)  # type: ignore[arg-type]
+        return int(session.execute(query).scalar_one())
+
+    def request_password_reset(
+        self, session: Session, email: str, context: DecisionContext
+    ) -> ResetDecision:
+        now = self.clock()
+        email_key = self.email_key(email)
+        per_conversation = self._count(session, ResetRequestRow.conversation_id == context.conversation_id)
+        per_email = self._count(
+            session,
+            ResetRequestRow.email_key == email_key,
+            ResetRequestRow.requested_at >= now - timedelta(hours=1),
+        )
+        account = None
+        if per_conversation >= self.policy.max_requests_per_conversation:
+            outcome = ResetOutcome.RATE_LIMITED_CONVERSATION
+        elif per_email >= self.policy.max_requests_per_email_per_hour:
+            outcome = ResetOutcome.RATE_LIMITED_EMAIL
+        else:
+            account = self.identity.find_by_email(session, email)
+            outcome = self._outcome_for(account)
+        session.add(
+            ResetRequestRow(
+                email_key=email_key,
+                conversation_id=context.conversation_id,
+                requested_at=now,
+                outcome=outcome.value,
+            )
+        )
+        decision = self._act_on(session, outcome, account, context)
+        self.audit.record(
+            session,
+            context,
+            decision=f"password_reset.{outcome.value}",
+            reason=decision.escalation_reason.value if decision.escalation_reason else None,
+            escalated=decision.escalate_conversation,
+            escalation_id=decision.escalation_id,
+        )
+        return decision
+
+    @staticmethod
+    def _outcome_for(account: Account | None) -> ResetOutcome:
+        if account is None:
+            return ResetOutcome.NO_ACCOUNT
+        if account.status is AccountStatus.SECURITY_LOCKED:
+            return ResetOutcome.SECURITY_LOCKED
+        if account.auth_method is AuthMethod.SSO:
+            return ResetOutcome.SSO_ACCOUNT
+        return ResetOutcome.QUEUED
+
+    def _act_on(
+        self, session: Session, outcome: ResetOutcome, account: Account | None, context: DecisionContext
+    ) -> ResetDecision:
+        if outcome in (ResetOutcome.RATE_LIMITED_EMAIL, ResetOutcome.RATE_LIMITED_CONVERSATION):
+            reason = EscalationReason.RESET_RATE_LIMITED
+            escalation_id = self.escalations.open(session, context.conversation_id, reason)
+            return ResetDecision(outcome, reason, escalation_id)
+        if account is None:
+            return ResetDecision(outcome)
+        if outcome is ResetOutcome.QUEUED:
+            self.outbox.enqueue(session, RESET_EMAIL, account.id)
+            return ResetDecision(outcome)
+        # SSO or security lock: the customer gets an e-mail saying what happens next, and an
+        # agent gets the case; the chat answer is the generic one.
+        notice, reason = (
+            (SSO_NOTICE_EMAIL, EscalationReason.SSO_ACCOUNT)
+            if outcome is ResetOutcome.SSO_ACCOUNT
+            else (LOCKED_NOTICE_EMAIL, EscalationReason.SECURITY_LOCKED)
+        )
+        self.outbox.enqueue(session, notice, account.id)
+        self.escalations.open(session, context.conversation_id, reason, account_id=account.id)
+        return ResetDecision(outcome)
+
+    # --- tokens -------------------------------------------------------------------------
+
+    def mint_token(self, session: Session, account_id: str) -> tuple[int, str]:
+        raw = secrets.token_urlsafe(TOKEN_BYTES)
+        now = self.clock()
+        row = ResetTokenRow(
+            account_id=account_id,
+            token_hash=hash_token(raw),
+            created_at=now,
+            expires_at=now + timedelta(minutes=self.policy.token_ttl_minutes),
+        )
+        session.add(row)
+        session.flush()
+        return int(row.id), raw
+
+    def revoke_token(self, session: Session, token_id: int) -> None:
+        session.execute(
+            update(ResetTokenRow).where(ResetTokenRow.id == token_id).values(revoked_at=self.clock())
+        )
+
+    def _valid_token(self, session: Session, raw_token: str) -> ResetTokenRow:
+        row = session.execute(
+            select(ResetTokenRow).where(ResetTokenRow.token_hash == hash_token(raw_token))
+        ).scalar_one_or_none()
+        if row is None:
+            raise InvalidResetToken(TokenProblem.UNKNOWN)
+        if row.used_at is not None or row.revoked_at is not None:
+            raise InvalidResetToken(TokenProblem.USED)
+        if self.clock() >= row.expires_at:
+            raise InvalidResetToken(TokenProblem.EXPIRED)
+        return row
+
+    def check_token(self, session: Session, raw_token: str) -> Account:
+        """The account a still-valid token belongs to; raises InvalidResetToken otherwise."""
+        row = self._valid_token(session, raw_token)
+        account = self.identity.get(session, row.account_id)
+        if account is None:
+            raise InvalidResetToken(TokenProblem.UNKNOWN)
+        return account
+
+    def complete_password_reset(self, session: Session, raw_token: str, new_password: str) -> Account:
+        """Set the new password and consume the token. Raises InvalidResetToken or
+        PasswordPolicyError; a policy error leaves the token usable for another try."""
+        account = self.check_token(session, raw_token)
+        check_password_policy(new_password, account.email)
+        now = self.clock()
+        # Consume first, conditionally: of two simultaneous submissions only one wins.
+        consumed = session.execute(
+            update(ResetTokenRow)
+            .where(ResetTokenRow.token_hash == hash_token(raw_token), ResetTokenRow.used_at.is_(None))
+            .values(used_at=now)
+        )
+        if consumed.rowcount != 1:
+            raise InvalidResetToken(TokenProblem.USED)
+        # Any other link still in flight for this account dies with this reset.
+        session.execute(
+            update(ResetTokenRow)
+            .where(
+                ResetTokenRow.account_id == account.id,
+                ResetTokenRow.used_at.is_(None),
+                ResetTokenRow.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        self.identity.set_password(session, account.id, new_password)
+        self.audit.record(
+            session, DecisionContext(conversation_id=""), decision="password_reset.completed"
+        )
+        return account
+
+
+class PasswordResetEmails:
+    """Composes the three e-mails of the flow; the reset link's token is minted here."""
+
+    def __init__(self, service: PasswordResetService, public_url: str) -> None:
+        self.service = service
+        self.public_url = public_url.rstrip("/")
+
+    def composers(self) -> dict[str, PasswordResetEmails]:
+        return {RESET_EMAIL: self, SSO_NOTICE_EMAIL: self, LOCKED_NOTICE_EMAIL: self}
+
+    def compose(self, session: Session, row: OutboxEmailRow) -> ComposedEmail | None:
+        account = self.service.identity.get(session, row.account_id or "")
+        if account is None:
+            return None
+        greeting = f"Hello {account.full_name.split()[0]},"
+        if row.kind == SSO_NOTICE_EMAIL:
+            return ComposedEmail(
+                to=account.email,
+                subject="About your password reset request",
+                body=f"{greeting}\n\nSomeone (hopefully you) asked to reset the password of this "
+                "account. Your account signs in through your company's single sign-on, so its "
+                "password is managed by your IT team, not by us. Sign in with the 'Continue with "
+                "SSO' button. A member of our support team has been notified and will reply to "
+                "this address if you need more help.\n\nFrontdesk Support",
+            )
+        if row.kind == LOCKED_NOTICE_EMAIL:
+            return ComposedEmail(
+                to=account.email,
+                subject="About your password reset request",
+                body=f"{greeting}\n\nSomeone (hopefully you) asked to reset the password of this "
+                "account. The account is currently protected by our security team, so it cannot be "
+                "reset automatically. A member of our support team will contact you at this "
+                "address to verify your identity and restore access.\n\nFrontdesk Support",
+            )
+        if account.status is not AccountStatus.ACTIVE or account.auth_method is not AuthMethod.PASSWORD:
+            return None  # the account changed since the request
+        token_id, raw = self.service.mint_token(session, account.id)
+        minutes = self.service.policy.token_ttl_minutes
+        return ComposedEmail(
+            to=account.email,
+            subject="Reset your password",
+            body=f"{greeting}\n\nUse this link to choose a new password. It works once and "
+            f"expires in {minutes} minutes:\n\n{self.public_url}/reset-password?token={raw}\n\n"
+            "If you did not ask for this, ignore this e-mail: your password stays the same.\n\n"
+            "Frontdesk Support",
+            secret_id=token_id,
+        )
+
+    def discard(self, session: Session, email: ComposedEmail) -> None:
+        if email.secret_id is not None:
+            self.service.revoke_token(session, email.secret_id)

@@ -1,0 +1,32 @@
+"""What the Rasa processes need from the settings, as the environment variables that
+``endpoints.yml`` and ``credentials.yml`` substitute (Rasa's ``${VAR}`` syntax)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from frontdesk.settings import Settings, SettingsError
+
+
+def rasa_environment(settings: Settings) -> dict[str, str]:
+    env = {
+        "FRONTDESK_DATABASE_URL": settings.database_url,
+        "ACTION_ENDPOINT_URL": settings.action_server_url,
+        "FRONTDESK_LOCK_STORE_TYPE": "in_memory",
+        "FRONTDESK_LOCK_STORE_HOST": "localhost",
+        "FRONTDESK_LOCK_STORE_PORT": "6379",
+        "FRONTDESK_LOCK_STORE_DB": "1",
+        "FRONTDESK_LOCK_STORE_PASSWORD": "",
+    }
+    if settings.redis_url:
+        parts = urlsplit(settings.redis_url)
+        if parts.scheme not in {"redis", "rediss"} or not parts.hostname:
+            raise SettingsError(f"FRONTDESK_REDIS_URL must look like redis://host:6379/1, got {parts.scheme}://…")
+        env.update(
+            FRONTDESK_LOCK_STORE_TYPE="redis",
+            FRONTDESK_LOCK_STORE_HOST=parts.hostname,
+            FRONTDESK_LOCK_STORE_PORT=str(parts.port or 6379),
+            FRONTDESK_LOCK_STORE_DB=parts.path.lstrip("/") or "1",
+            FRONTDESK_LOCK_STORE_PASSWORD=parts.password or "",
+        )
+    return env

@@ -1,0 +1,57 @@
+"""Wires the domain services from settings, once per process, on first use."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from frontdesk.audit import AuditLog
+from frontdesk.db import Database
+from frontdesk.escalation import Escalations
+from frontdesk.identity import IdentityProvider, SqlIdentityProvider
+from frontdesk.outbox import EmailOutbox, SmtpMailer
+from frontdesk.password_reset import PasswordResetEmails, PasswordResetService
+from frontdesk.schema import utcnow
+from frontdesk.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    identity: IdentityProvider
+    audit: AuditLog
+    escalations: Escalations
+    outbox: EmailOutbox
+    mailer: SmtpMailer
+    password_reset: PasswordResetService
+
+
+def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -> Services:
+    audit, escalations, identity = AuditLog(), Escalations(), SqlIdentityProvider()
+    composers: dict = {}
+    outbox = EmailOutbox(composers, max_age=timedelta(minutes=settings.reset.email_max_age_minutes), clock=clock
+    )
+    password_reset = PasswordResetService(
+        identity, outbox, settings.reset, settings.secret_key, audit=audit, escalations=escalations,
+        clock=clock,
+    )
+    # The composers need the service (to mint tokens) and the outbox needs the composers.
+    composers.update(PasswordResetEmails(password_reset, settings.public_url).composers())
+    return Services(
+        settings=settings,
+        db=Database(settings.database_url),
+        identity=identity,
+        audit=audit,
+        escalations=escalations,
+        outbox=outbox,
+        mailer=SmtpMailer(settings.smtp),
+        password_reset=password_reset,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def get_services() -> Services:
+    return build_services(Settings.from_env())

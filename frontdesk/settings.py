@@ -1,0 +1,142 @@
+"""One settings object, read from the environment, with safe defaults for a laptop.
+
+Every process (Rasa server, action server, web app, CLI) reads the same variables, so the
+launcher only has to export them once. Nothing here is a secret by default: production sets
+``FRONTDESK_ENV=production`` and must then provide ``FRONTDESK_SECRET_KEY`` itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Only for development and tests: it keys the hashes of e-mail addresses in rate-limit rows,
+# so leaking it weakens pseudonymisation, not authentication.
+_DEV_SECRET_KEY = "frontdesk-development-key-not-for-production"  # noqa: S105
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "127.0.0.1"
+    port: int = 1025
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    sender: str = "Frontdesk Support <support@frontdesk.example>"
+    timeout_seconds: int = 10
+
+
+@dataclass(frozen=True)
+class ResetPolicy:
+    token_ttl_minutes: int = 15
+    max_requests_per_email_per_hour: int = 3
+    max_requests_per_conversation: int = 3
+    # An e-mail request still undelivered after this long is dropped: the customer has moved on
+    # and a late link would only confuse them.
+    email_max_age_minutes: int = 60
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'frontdesk.db'}"
+    redis_url: str | None = None
+    secret_key: str = _DEV_SECRET_KEY
+    public_url: str = "http://localhost:8000"
+    rasa_port: int = 5005
+    action_port: int = 5055
+    web_port: int = 8000
+    bind_host: str = "127.0.0.1"
+    outbox_poll_seconds: int = 2
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    reset: ResetPolicy = field(default_factory=ResetPolicy)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.bind_host}:{self.rasa_port}"
+
+    @property
+    def action_server_url(self) -> str:
+        return f"http://{self.bind_host}:{self.action_port}/webhook"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        deployment = env.get("FRONTDESK_ENV", "development")
+        secret_key = env.get("FRONTDESK_SECRET_KEY") or ""
+        if not secret_key:
+            if deployment == "production":
+                raise SettingsError("FRONTDESK_SECRET_KEY must be set when FRONTDESK_ENV=production")
+            secret_key = _DEV_SECRET_KEY
+        smtp = SmtpSettings(
+            host=env.get("SMTP_HOST", SmtpSettings.host),
+            port=_int(env, "SMTP_PORT", SmtpSettings.port, minimum=1),
+            username=env.get("SMTP_USERNAME") or None,
+            password=env.get("SMTP_PASSWORD") or None,
+            starttls=_bool(env, "SMTP_STARTTLS", SmtpSettings.starttls),
+            sender=env.get("MAIL_FROM", SmtpSettings.sender),
+            timeout_seconds=_int(env, "SMTP_TIMEOUT_SECONDS", SmtpSettings.timeout_seconds, 1),
+        )
+        reset = ResetPolicy(
+            token_ttl_minutes=_int(env, "RESET_TOKEN_TTL_MINUTES", ResetPolicy.token_ttl_minutes, 1),
+            max_requests_per_email_per_hour=_int(
+                env, "RESET_MAX_PER_EMAIL_PER_HOUR", ResetPolicy.max_requests_per_email_per_hour, 1
+            ),
+            max_requests_per_conversation=_int(
+                env, "RESET_MAX_PER_CONVERSATION", ResetPolicy.max_requests_per_conversation, 1
+            ),
+            email_max_age_minutes=_int(
+                env, "RESET_EMAIL_MAX_AGE_MINUTES", ResetPolicy.email_max_age_minutes, 1
+            ),
+        )
+        web_port = _int(env, "FRONTDESK_WEB_PORT", cls.web_port, 1)
+        return cls(
+            env=deployment,
+            database_url=env.get("FRONTDESK_DATABASE_URL") or cls.database_url,
+            redis_url=env.get("FRONTDESK_REDIS_URL") or None,
+            secret_key=secret_key,
+            public_url=(env.get("FRONTDESK_PUBLIC_URL") or f"http://localhost:{web_port}").rstrip("/"),
+            rasa_port=_int(env, "RASA_PORT", cls.rasa_port, 1),
+            action_port=_int(env, "ACTION_SERVER_PORT", cls.action_port, 1),
+            web_port=web_port,
+            bind_host=env.get("FRONTDESK_BIND_HOST", cls.bind_host),
+            outbox_poll_seconds=_int(env, "OUTBOX_POLL_SECONDS", cls.outbox_poll_seconds, 1),
+            smtp=smtp,
+            reset=reset,
+        )

@@ -1,0 +1,127 @@
+"""The project's own web app: the password-reset page the e-mail links to, and the outbox worker.
+
+It runs beside the Rasa server and the action server (``frontdesk web``). Pages are plain
+server-rendered HTML: no JavaScript, no third-party assets, nothing fetched from the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from importlib import resources
+from string import Template
+from typing import Any
+
+from sanic import Sanic, response
+from sanic.request import Request
+from sqlalchemy import text
+
+from frontdesk.password_reset import InvalidResetToken, TokenProblem
+from frontdesk.passwords import MIN_LENGTH, PasswordPolicyError
+from frontdesk.services import Services
+
+log = logging.getLogger(__name__)
+
+_PAGE = Template(resources.files("frontdesk").joinpath("templates/page.html").read_text("utf-8"))
+_SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+}
+_TOKEN_PROBLEMS = {
+    TokenProblem.UNKNOWN: "This reset link is not valid. Ask the assistant for a new one.",
+    TokenProblem.USED: "This reset link has already been used. Ask the assistant for a new one.",
+    TokenProblem.EXPIRED: "This reset link has expired. Ask the assistant for a new one.",
+}
+
+
+def _page(title: str, body: str, status: int = 200) -> response.HTTPResponse:
+    content = _PAGE.substitute(title=html.escape(title), body=body)
+    return response.html(content, status=status, headers=_SECURITY_HEADERS)
+
+
+def _form(token: str, error: str | None = None) -> str:
+    problem = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+    return f"""{problem}
+<form method="post" action="/reset-password">
+  <input type="hidden" name="token" value="{html.escape(token, quote=True)}">
+  <label for="password">New password</label>
+  <input id="password" name="password" type="password" autocomplete="new-password" required
+         minlength="{MIN_LENGTH}" maxlength="128">
+  <label for="confirm">Repeat the new password</label>
+  <input id="confirm" name="confirm" type="password" autocomplete="new-password" required>
+  <p class="hint">At least {MIN_LENGTH} characters. A few unrelated words make a strong password.</p>
+  <button type="submit">Set new password</button>
+</form>"""
+
+
+def create_app(services: Services, run_outbox_worker: bool = True) -> Sanic:
+    app = Sanic("frontdesk_web")
+    app.config.REQUEST_MAX_SIZE = 64 * 1024
+    app.config.FALLBACK_ERROR_FORMAT = "html"
+
+    @app.get("/healthz")
+    async def health(_request: Request) -> response.HTTPResponse:
+        try:
+            with services.db.transaction() as session:
+                session.execute(text("SELECT 1"))
+        except Exception:
+            log.exception("health check: database unavailable")
+            return response.json({"status": "unavailable"}, status=503)
+        return response.json({"status": "ok"})
+
+    @app.get("/reset-password")
+    async def reset_form(request: Request) -> response.HTTPResponse:
+        token = request.args.get("token", "")
+        try:
+            with services.db.transaction() as session:
+                services.password_reset.check_token(session, token)
+        except InvalidResetToken as invalid:
+            return _page("Reset link problem", f"<p>{_TOKEN_PROBLEMS[invalid.problem]}</p>", status=400)
+        return _page("Choose a new password", _form(token))
+
+    @app.post("/reset-password")
+    async def reset_submit(request: Request) -> response.HTTPResponse:
+        form = request.form or {}
+        token = form.get("token") or ""
+        password = form.get("password") or ""
+        if password != (form.get("confirm") or ""):
+            return _page("Choose a new password", _form(token, "The two passwords don't match."), 400)
+        try:
+            with services.db.transaction() as session:
+                services.password_reset.complete_password_reset(session, token, password)
+        except InvalidResetToken as invalid:
+            return _page("Reset link problem", f"<p>{_TOKEN_PROBLEMS[invalid.problem]}</p>", status=400)
+        except PasswordPolicyError as weak:
+            return _page("Choose a new password", _form(token, str(weak)), status=400)
+        return _page(
+            "Password changed",
+            "<p>Your password has been changed. You can now sign in with it. "
+            "Other reset links for your account no longer work.</p>",
+        )
+
+    if run_outbox_worker:
+
+        @app.listener("after_server_start")
+        async def start_worker(app_: Sanic, _loop: Any) -> None:
+            app_.add_task(outbox_worker(services))
+
+    return app
+
+
+async def outbox_worker(services: Services) -> None:
+    """Sends due e-mails every few seconds; blocking SMTP and SQL run off the event loop."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            report = await loop.run_in_executor(
+                None, services.outbox.dispatch_due, services.db, services.mailer
+            )
+            if report.sent or report.retried or report.failed:
+                log.info("outbox: %s", report)
+        except Exception:
+            log.exception("outbox worker: dispatch failed; retrying")
+        await asyncio.sleep(services.settings.outbox_poll_seconds)

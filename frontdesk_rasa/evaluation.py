@@ -1,0 +1,151 @@
+"""NLU evaluation on the held-out examples: accuracy per intent and the fallback thresholds' effect.
+
+The trained model is loaded once; every example is parsed once, and the thresholds are then
+replayed on the classifier's own ranking, so a threshold sweep costs no extra inference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rasa.core.agent import Agent
+from rasa.shared.nlu.training_data.loading import load_data
+
+FALLBACK = "nlu_fallback"
+OUT_OF_SCOPE = "out_of_scope"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    text: str
+    expected: str
+    predicted: str  # after the FallbackClassifier
+    top1: str
+    top1_confidence: float
+    top2_confidence: float
+
+
+def load_examples(path: Path) -> list[tuple[str, str]]:
+    data = load_data(str(path))
+    return [(m.get("text"), m.get("intent")) for m in data.intent_examples]
+
+
+async def predict(agent: Agent, examples: list[tuple[str, str]]) -> list[Prediction]:
+    predictions = []
+    for text, expected in examples:
+        parsed = await agent.parse_message(text)
+        ranking = [r for r in parsed.get("intent_ranking", []) if r["name"] != FALLBACK]
+        top2 = ranking[1]["confidence"] if len(ranking) > 1 else 0.0
+        predictions.append(
+            Prediction(text, expected, parsed["intent"]["name"], ranking[0]["name"],
+                       float(ranking[0]["confidence"]), float(top2))
+        )
+    return predictions
+
+
+def predict_file(model: Path, path: Path) -> list[Prediction]:
+    agent = Agent.load(str(model))
+    return asyncio.run(predict(agent, load_examples(path)))
+
+
+def apply_thresholds(p: Prediction, threshold: float, ambiguity: float) -> str:
+    if p.top1_confidence < threshold or p.top1_confidence - p.top2_confidence < ambiguity:
+        return FALLBACK
+    return p.top1
+
+
+def per_intent_report(predictions: list[Prediction]) -> dict[str, dict[str, float]]:
+    support: Counter[str] = Counter(p.expected for p in predictions)
+    correct: Counter[str] = Counter(p.expected for p in predictions if p.predicted == p.expected)
+    predicted: Counter[str] = Counter(p.predicted for p in predictions)
+    report = {}
+    for intent in sorted(support):
+        precision = correct[intent] / predicted[intent] if predicted[intent] else 0.0
+        recall = correct[intent] / support[intent]
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        fallback = sum(1 for p in predictions if p.expected == intent and p.predicted == FALLBACK)
+        report[intent] = {"support": support[intent], "precision": round(precision, 3),
+                          "recall": round(recall, 3), "f1": round(f1, 3),
+                          "to_fallback": fallback}
+    return report
+
+
+@dataclass(frozen=True)
+class ThresholdEffect:
+    threshold: float
+    ambiguity: float
+    in_scope_to_fallback: float  # in-scope messages the bot would not act on
+    in_scope_wrong_intent: float  # in-scope messages acted on with the wrong intent
+    out_of_scope_automated: float  # out-of-scope messages that would start or steer a flow
+    accuracy: float
+
+
+def threshold_effect(predictions: list[Prediction], threshold: float, ambiguity: float) -> ThresholdEffect:
+    in_scope = [p for p in predictions if p.expected != OUT_OF_SCOPE]
+    out_scope = [p for p in predictions if p.expected == OUT_OF_SCOPE]
+    decided = {id(p): apply_thresholds(p, threshold, ambiguity) for p in predictions}
+    to_fallback = sum(decided[id(p)] == FALLBACK for p in in_scope)
+    wrong = sum(decided[id(p)] not in (FALLBACK, p.expected) for p in in_scope)
+    automated = sum(decided[id(p)] not in (FALLBACK, OUT_OF_SCOPE) for p in out_scope)
+    accurate = sum(decided[id(p)] == p.expected or (p.expected == OUT_OF_SCOPE and decided[id(p)] == FALLBACK)
+                   for p in predictions)
+    return ThresholdEffect(
+        threshold, ambiguity,
+        round(to_fallback / max(len(in_scope), 1), 3),
+        round(wrong / max(len(in_scope), 1), 3),
+        round(automated / max(len(out_scope), 1), 3),
+        round(accurate / max(len(predictions), 1), 3),
+    )
+
+
+def threshold_sweep(predictions: list[Prediction]) -> list[ThresholdEffect]:
+    return [
+        threshold_effect(predictions, threshold, ambiguity)
+        for threshold in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+        for ambiguity in (0.0, 0.1, 0.2)
+    ]
+
+
+def confusions(predictions: list[Prediction], top: int = 10) -> list[tuple[str, str, int]]:
+    pairs = Counter((p.expected, p.predicted) for p in predictions if p.expected != p.predicted)
+    return [(a, b, n) for (a, b), n in pairs.most_common(top)]
+
+
+def write_report(predictions: list[Prediction], out_dir: Path, name: str = "nlu_heldout") -> dict[str, Any]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    accuracy = sum(p.predicted == p.expected for p in predictions) / len(predictions)
+    report = {
+        "examples": len(predictions),
+        "accuracy": round(accuracy, 3),
+        "macro_f1": round(sum(r["f1"] for r in per_intent_report(predictions).values())
+                          / len(per_intent_report(predictions)), 3),
+        "per_intent": per_intent_report(predictions),
+        "confusions": confusions(predictions),
+        "threshold_sweep": [asdict(e) for e in threshold_sweep(predictions)],
+        "errors": [asdict(p) for p in predictions if p.predicted != p.expected],
+    }
+    (out_dir / f"{name}.json").write_text(json.dumps(report, indent=2))
+    (out_dir / f"{name}.md").write_text(markdown(report))
+    return report
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [f"Held-out NLU: {report['examples']} examples, accuracy {report['accuracy']:.1%}, "
+             f"macro-F1 {report['macro_f1']:.3f}", "",
+             "| intent | n | precision | recall | F1 | to fallback |", "|---|---|---|---|---|---|"]
+    for intent, r in report["per_intent"].items():
+        lines.append(f"| {intent} | {r['support']} | {r['precision']:.2f} | {r['recall']:.2f} | "
+                     f"{r['f1']:.2f} | {r['to_fallback']} |")
+    lines += ["", "| threshold | ambiguity | in-scope → fallback | in-scope wrong intent | "
+              "out-of-scope automated | accuracy |", "|---|---|---|---|---|---|"]
+    for e in report["threshold_sweep"]:
+        lines.append(f"| {e['threshold']} | {e['ambiguity']} | {e['in_scope_to_fallback']:.1%} | "
+                     f"{e['in_scope_wrong_intent']:.1%} | {e['out_of_scope_automated']:.1%} | {e['accuracy']:.1%} |")
+    lines += ["", "Most frequent confusions (expected → predicted):", ""]
+    lines += [f"- {a} → {b}: {n}" for a, b, n in report["confusions"]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,46 @@
+"""Alembic environment: the app tables only (Rasa creates and owns its ``events`` table)."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+import frontdesk.audit
+import frontdesk.escalation
+import frontdesk.identity
+import frontdesk.outbox
+import frontdesk.password_reset  # noqa: F401 - registers the tables on Base.metadata
+from frontdesk.schema import Base
+from frontdesk.settings import Settings
+
+config = context.config
+if not config.get_main_option("sqlalchemy.url"):
+    config.set_main_option("sqlalchemy.url", Settings.from_env().database_url.replace("%", "%%"))
+target_metadata = Base.metadata
+
+
+def include_object(obj: object, name: str, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (type_ == "table" and reflected and name not in target_metadata.tables)
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
+                      include_object=include_object, literal_binds=True, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = engine_from_config(config.get_section(config.config_ini_section) or {},
+                                prefix="sqlalchemy.", poolclass=pool.NullPool, future=True)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          include_object=include_object, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,127 @@
+"""The rasa-sdk adapters with real Tracker and CollectingDispatcher objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.handoff import ActionHandoff
+from actions.password_reset import ActionRequestPasswordReset, ValidatePasswordResetForm
+from frontdesk import services as services_module
+from frontdesk.escalation import EscalationReason
+
+DOMAIN: dict[str, Any] = {"forms": {"password_reset_form": {"required_slots": ["account_email"]}}}
+
+
+@pytest.fixture
+def live_services(services, monkeypatch):
+    """Make the actions use the test's database, SMTP server and clock."""
+    monkeypatch.setattr(services_module, "get_services", lambda: services)
+    for module in ("actions.password_reset", "actions.handoff"):
+        monkeypatch.setattr(f"{module}.get_services", lambda: services)
+    return services
+
+
+def tracker(
+    sender: str = "conv-1",
+    text: str = "ada.lovelace@example.com",
+    intent: str = "inform_email",
+    confidence: float = 0.98,
+    slots: dict[str, Any] | None = None,
+) -> Tracker:
+    message = {"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": []}
+    events = [
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": text, "parse_data": message, "metadata": {"model_id": "m-42"}},
+    ]
+    return Tracker(sender, slots or {}, message, events, False, None, {"name": "password_reset_form"}, "action_listen")
+
+
+def names(events: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    return [(e["event"], e.get("name") or e.get("value")) for e in events]
+
+
+async def run(action, t: Tracker) -> tuple[CollectingDispatcher, list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, t, DOMAIN)
+    return dispatcher, events
+
+
+def test_form_reprompts_on_junk_then_accepts_an_address():
+    validator = ValidatePasswordResetForm()
+    dispatcher = CollectingDispatcher()
+    first = validator.validate_account_email("jane at example dot com", dispatcher, tracker(), {})
+    assert first == {"account_email": None, "invalid_email_attempts": 1}
+    second = validator.validate_account_email(
+        "still no", dispatcher, tracker(slots={"invalid_email_attempts": 1}), {}
+    )
+    assert second["invalid_email_attempts"] == 2
+    assert [m["response"] for m in dispatcher.messages] == ["utter_invalid_email", "utter_invalid_email_again"]
+    good = validator.validate_account_email(" It's Ada.Lovelace@EXAMPLE.com ", dispatcher, tracker(), {})
+    assert good == {"account_email": "ada.lovelace@example.com", "invalid_email_attempts": 0}
+    assert validator.validate_account_email({"junk": 1}, dispatcher, tracker(), {})["account_email"] is None
+
+
+async def test_known_and_unknown_address_get_identical_replies(live_services, smtp_sink):
+    action = ActionRequestPasswordReset()
+    known = await run(action, tracker("a", slots={"account_email": "ada.lovelace@example.com"}))
+    unknown = await run(action, tracker("b", slots={"account_email": "nobody@example.com"}))
+    assert known[0].messages == unknown[0].messages
+    assert known[1] == unknown[1]
+    assert known[0].messages[0]["response"] == "utter_password_reset_sent"
+    assert known[0].messages[0]["ttl_minutes"] == 15
+    assert {"account_email": None, "invalid_email_attempts": 0} == {
+        e["name"]: e["value"] for e in known[1] if e["event"] == "slot"
+    }
+    # The token and link never appear in what the bot says.
+    assert "token" not in repr(known[0].messages).replace("ttl_minutes", "")
+
+
+async def test_rate_limited_request_pauses_the_conversation(live_services):
+    action = ActionRequestPasswordReset()
+    for _ in range(3):
+        _, events = await run(action, tracker("same", slots={"account_email": "ada.lovelace@example.com"}))
+        assert ("pause", None) not in names(events)
+    dispatcher, events = await run(action, tracker("same", slots={"account_email": "ada.lovelace@example.com"}))
+    assert ("pause", None) in names(events)
+    assert dispatcher.messages[0]["response"] == "utter_handoff_rate_limited"
+    with live_services.db.transaction() as session:
+        [escalation] = live_services.escalations.list(session)
+        records = live_services.audit.list(session, conversation_id="same")
+    assert escalation.reason is EscalationReason.RESET_RATE_LIMITED
+    assert records[0].decision == "password_reset.rate_limited_conversation"
+    assert (records[0].intent, records[0].confidence, records[0].model_id) == ("inform_email", 0.98, "m-42")
+    assert records[0].action == "action_request_password_reset"
+
+
+async def test_lost_second_factor_hands_off(live_services):
+    dispatcher, events = await run(ActionHandoff(), tracker(text="lost my authenticator", intent="report_lost_2fa"))
+    assert names(events) == [("pause", None)]
+    assert dispatcher.messages[0]["response"] == "utter_handoff_lost_2fa"
+    with live_services.db.transaction() as session:
+        [escalation] = live_services.escalations.list(session)
+        [record] = live_services.audit.list(session)
+    assert escalation.reason is EscalationReason.LOST_SECOND_FACTOR
+    assert (record.decision, record.reason) == ("handoff.escalated", "lost_second_factor")
+
+
+async def test_customer_asks_for_a_person(live_services):
+    dispatcher, events = await run(ActionHandoff(), tracker(text="agent please", intent="request_human"))
+    assert names(events) == [("pause", None)]
+    assert dispatcher.messages[0]["response"] == "utter_handoff"
+
+
+async def test_database_down_gets_a_polite_answer(monkeypatch, tmp_path):
+    from frontdesk.services import build_services
+    from frontdesk.settings import Settings
+
+    broken = build_services(Settings(database_url="postgresql://nobody@127.0.0.1:1/none"))
+    monkeypatch.setattr("actions.password_reset.get_services", lambda: broken)
+    dispatcher, events = await run(
+        ActionRequestPasswordReset(), tracker(slots={"account_email": "ada.lovelace@example.com"})
+    )
+    assert [m["response"] for m in dispatcher.messages] == ["utter_technical_problem"]
+    assert events == []

@@ -1,0 +1,187 @@
+"""End to end: `frontdesk serve` starts the real action server, web app and Rasa server on free
+ports; a customer resets a password over REST; the e-mail arrives on a real SMTP server; the
+link sets a new password once, not twice, and not after expiry; Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from frontdesk.db import Database
+from frontdesk.identity import SqlIdentityProvider
+from tests.conftest import SmtpSink, free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.model]
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ROOT / "models" / "frontdesk.tar.gz"
+BIN = Path(sys.executable).parent
+NEW_PASSWORD = "violet kettle marathon 42"
+
+
+@dataclass
+class Stack:
+    rasa_url: str
+    web_url: str
+    database_url: str
+    smtp: SmtpSink
+    process: subprocess.Popen[bytes]
+    timings: dict[str, float]
+
+    def say(self, sender: str, message: str) -> list[dict]:
+        started = time.perf_counter()
+        reply = httpx.post(f"{self.rasa_url}/webhooks/rest/webhook",
+                           json={"sender": sender, "message": message}, timeout=30)
+        self.timings.setdefault(message, time.perf_counter() - started)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    def texts(self, sender: str, message: str) -> list[str]:
+        return [m.get("text", "") for m in self.say(sender, message)]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    from aiosmtpd.controller import Controller
+
+    if not MODEL.exists():
+        pytest.fail(f"{MODEL} is missing: run `make train` (make test does it)")
+    workdir = tmp_path_factory.mktemp("e2e")
+    sink = SmtpSink("127.0.0.1", free_port())
+    controller = Controller(sink, hostname=sink.host, port=sink.port)
+    controller.start()
+    ports = {name: free_port() for name in ("rasa", "actions", "web")}
+    database_url = f"sqlite:///{workdir / 'frontdesk.db'}"
+    env = {
+        **os.environ,
+        "FRONTDESK_DATABASE_URL": database_url,
+        "RASA_PORT": str(ports["rasa"]),
+        "ACTION_SERVER_PORT": str(ports["actions"]),
+        "FRONTDESK_WEB_PORT": str(ports["web"]),
+        "SMTP_HOST": sink.host,
+        "SMTP_PORT": str(sink.port),
+        "OUTBOX_POLL_SECONDS": "1",
+    }
+    for command in (["db", "upgrade"], ["db", "seed"]):
+        subprocess.run([str(BIN / "frontdesk"), *command], env=env, check=True, cwd=ROOT)
+    log = open(workdir / "serve.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen([str(BIN / "frontdesk"), "serve", "--model", str(MODEL)],
+                               env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    rasa_url = f"http://127.0.0.1:{ports['rasa']}"
+    deadline = time.monotonic() + 300
+    started = time.perf_counter()
+    while True:
+        assert process.poll() is None, (workdir / "serve.log").read_text()[-5000:]
+        try:
+            if httpx.get(f"{rasa_url}/", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the stack did not start in 300 s"
+        time.sleep(0.5)
+    stack = Stack(rasa_url, f"http://localhost:{ports['web']}", database_url, sink, process,
+                  {"startup_seconds": time.perf_counter() - started})
+    yield stack
+    if process.poll() is None:
+        process.kill()
+    controller.stop()
+    log.close()
+    report = ROOT / "reports" / "e2e_timings.json"
+    report.parent.mkdir(exist_ok=True)
+    report.write_text(json.dumps(stack.timings, indent=2))
+
+
+def reset_link(message) -> str:
+    match = re.search(r"(http://\S+/reset-password\?token=[A-Za-z0-9_\-]+)", message.get_content())
+    assert match, message.get_content()
+    return match.group(1)
+
+
+def test_password_reset_conversation_end_to_end(stack: Stack):
+    asked = stack.texts("e2e-known", "I forgot my password")
+    assert any("email address" in t for t in asked), asked
+    known = stack.texts("e2e-known", "ada.lovelace@example.com")
+    assert any("If an account exists" in t for t in known), known
+
+    # Exactly the same answer for an address with no account (no enumeration).
+    stack.texts("e2e-unknown", "I forgot my password")
+    assert stack.texts("e2e-unknown", "no.such.customer@example.com") == known
+
+    [message] = stack.smtp.wait_for(1)
+    assert message["To"] == "ada.lovelace@example.com"
+    time.sleep(2)
+    assert len(stack.smtp.messages) == 1, "the unknown address must not get mail"
+    link = reset_link(message)
+    token = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)["token"][0]
+    assert not any(token in t for t in known), "the token never appears in chat"
+
+    page = httpx.get(link)
+    assert page.status_code == 200 and 'name="password"' in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+    form_url = f"{stack.web_url}/reset-password"
+    mismatch = httpx.post(form_url, data={"token": token, "password": NEW_PASSWORD, "confirm": "other"})
+    assert mismatch.status_code == 400 and "match" in mismatch.text
+    weak = httpx.post(form_url, data={"token": token, "password": "short", "confirm": "short"})
+    assert weak.status_code == 400 and "at least 12" in weak.text
+    done = httpx.post(form_url, data={"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert done.status_code == 200 and "Your password has been changed" in done.text
+    again = httpx.post(form_url, data={"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert again.status_code == 400 and "already been used" in again.text
+
+    db = Database(stack.database_url)
+    with db.transaction() as session:
+        assert SqlIdentityProvider().check_password(session, "AC-100001", NEW_PASSWORD)
+        audit = session.execute(
+            text("SELECT decision, intent, confidence, action, model_id FROM audit_records "
+                 "WHERE conversation_id = 'e2e-known'")
+        ).all()
+        tracked = session.execute(text("SELECT count(*) FROM events WHERE sender_id = 'e2e-known'")).scalar_one()
+    assert [row.decision for row in audit] == ["password_reset.queued"]
+    assert audit[0].intent == "inform_email" and audit[0].confidence > 0.5
+    assert audit[0].action == "action_request_password_reset" and audit[0].model_id
+    assert tracked > 5, "conversations are kept in the SQL tracker store"
+
+
+def test_an_expired_link_is_refused(stack: Stack):
+    before = len(stack.smtp.messages)
+    stack.texts("e2e-expiry", "reset password for grace.hopper@example.org")
+    message = stack.smtp.wait_for(before + 1)[-1]
+    link = reset_link(message)
+    with Database(stack.database_url).transaction() as session:
+        # Travel past the 15 minutes instead of waiting for them.
+        session.execute(text("UPDATE password_reset_tokens SET expires_at = '2000-01-01 00:00:00' "
+                             "WHERE used_at IS NULL"))
+    page = httpx.get(link)
+    assert page.status_code == 400 and "expired" in page.text
+
+
+def test_bad_requests_get_clear_answers(stack: Stack):
+    url = f"{stack.rasa_url}/webhooks/rest/webhook"
+    assert httpx.post(url, content=b"{not json", timeout=30).status_code < 500
+    empty = httpx.post(url, json={"sender": "e2e-bad", "message": ""}, timeout=30)
+    assert empty.status_code < 500
+    huge = httpx.post(url, json={"sender": "e2e-bad", "message": "password " * 20000}, timeout=60)
+    assert huge.status_code < 500
+    assert httpx.get(f"{stack.web_url}/reset-password?token=nonsense").status_code == 400
+    assert httpx.post(f"{stack.web_url}/reset-password", content=b"\x00\xff").status_code == 400
+
+
+def test_ctrl_c_stops_every_process(stack: Stack):
+    stack.process.send_signal(signal.SIGINT)
+    assert stack.process.wait(timeout=60) == 0
+    for url in (f"{stack.rasa_url}/", f"{stack.web_url}/healthz"):
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url, timeout=2)

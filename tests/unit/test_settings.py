@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from frontdesk.runtime import rasa_environment
+from frontdesk.settings import Settings, SettingsError
+
+
+def test_defaults_are_safe_for_a_laptop():
+    settings = Settings.from_env({})
+    assert settings.database_url.startswith("sqlite:///")
+    assert settings.redis_url is None
+    assert (settings.rasa_port, settings.action_port, settings.web_port) == (5005, 5055, 8000)
+    assert settings.reset.token_ttl_minutes == 15
+    assert rasa_environment(settings)["FRONTDESK_LOCK_STORE_TYPE"] == "in_memory"
+
+
+def test_environment_overrides():
+    settings = Settings.from_env(
+        {
+            "FRONTDESK_DATABASE_URL": "postgresql://fd@db:5432/frontdesk",
+            "FRONTDESK_REDIS_URL": "redis://:s3cret@cache:6380/2",
+            "SMTP_HOST": "smtp.example.com",
+            "SMTP_PORT": "587",
+            "SMTP_STARTTLS": "yes",
+            "RESET_MAX_PER_EMAIL_PER_HOUR": "5",
+            "ACTION_SERVER_PORT": "6055",
+        }
+    )
+    assert settings.smtp.starttls and settings.smtp.port == 587
+    assert settings.reset.max_requests_per_email_per_hour == 5
+    env = rasa_environment(settings)
+    assert env["FRONTDESK_DATABASE_URL"] == "postgresql://fd@db:5432/frontdesk"
+    assert env["ACTION_ENDPOINT_URL"] == "http://127.0.0.1:6055/webhook"
+    assert (env["FRONTDESK_LOCK_STORE_TYPE"], env["FRONTDESK_LOCK_STORE_HOST"]) == ("redis", "cache")
+    assert (env["FRONTDESK_LOCK_STORE_PORT"], env["FRONTDESK_LOCK_STORE_DB"]) == ("6380", "2")
+    assert env["FRONTDESK_LOCK_STORE_PASSWORD"] == "s3cret"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"FRONTDESK_ENV": "production"},
+        {"SMTP_PORT": "twenty-five"},
+        {"RESET_TOKEN_TTL_MINUTES": "0"},
+        {"SMTP_STARTTLS": "maybe"},
+    ],
+)
+def test_bad_settings_name_the_variable(env):
+    with pytest.raises(SettingsError, match=next(iter(env)) if "ENV" not in next(iter(env)) else "SECRET"):
+        Settings.from_env(env)
+
+
+def test_bad_redis_url_is_refused():
+    with pytest.raises(SettingsError):
+        rasa_environment(Settings.from_env({"FRONTDESK_REDIS_URL": "cache:6379"}))
