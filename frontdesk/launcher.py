@@ -74,7 +74,10 @@ def serve(settings: Settings, model: Path, shell: bool = False) -> int:
     def _stop(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
+    # Installed explicitly: a shell that starts us in the background ignores SIGINT, and
+    # Python would then never raise KeyboardInterrupt.
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     try:
         if _wants_dev_mailbox(settings):
             from frontdesk.dev_mailbox import start_dev_mailbox

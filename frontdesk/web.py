@@ -7,6 +7,7 @@ server-rendered HTML: no JavaScript, no third-party assets, nothing fetched from
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 from importlib import resources
@@ -107,7 +108,13 @@ def create_app(services: Services, run_outbox_worker: bool = True) -> Sanic:
 
         @app.listener("after_server_start")
         async def start_worker(app_: Sanic, _loop: Any) -> None:
-            app_.add_task(outbox_worker(services))
+            app_.ctx.outbox_task = asyncio.ensure_future(outbox_worker(services))
+
+        @app.listener("before_server_stop")
+        async def stop_worker(app_: Sanic, _loop: Any) -> None:
+            app_.ctx.outbox_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await app_.ctx.outbox_task
 
     return app
 

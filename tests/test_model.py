@@ -38,6 +38,11 @@ def heldout_predictions() -> list[Prediction]:
     return predict_file(MODEL, HELDOUT)
 
 
+def _normalise(text: str) -> str:
+    # Case, spacing and ASCII punctuation don't make an example new; emoji do.
+    return " ".join(re.sub(r"[.,!?;:'\"-]+", " ", text.lower()).split())
+
+
 def _examples(path: Path) -> set[str]:
     data = yaml.safe_load(path.read_text()) or {}
     found = set()
@@ -45,7 +50,7 @@ def _examples(path: Path) -> set[str]:
         for line in (block.get("examples") or "").splitlines():
             if line.strip().startswith("- "):
                 plain = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", line.strip()[2:])
-                found.add(re.sub(r"\W+", " ", plain.lower()).strip())
+                found.add(_normalise(plain))
     return found
 
 

@@ -73,9 +73,9 @@ async def test_known_and_unknown_address_get_identical_replies(live_services, sm
     assert known[1] == unknown[1]
     assert known[0].messages[0]["response"] == "utter_password_reset_sent"
     assert known[0].messages[0]["ttl_minutes"] == 15
-    assert {"account_email": None, "invalid_email_attempts": 0} == {
+    assert {
         e["name"]: e["value"] for e in known[1] if e["event"] == "slot"
-    }
+    } == {"account_email": None, "invalid_email_attempts": 0}
     # The token and link never appear in what the bot says.
     assert "token" not in repr(known[0].messages).replace("ttl_minutes", "")
 

@@ -1,0 +1,86 @@
+"""Rasa input channels with the input checks Frontdesk needs in front of the dialogue engine.
+
+Rasa's stock REST channel accepts a missing sender (every such message then lands in one shared
+"default" conversation), runs NLU on megabytes of text (tens of seconds of CPU per message) and
+logs message text on errors. ``BoundedRestInput`` answers those cases itself, clearly, and
+otherwise behaves exactly like Rasa's REST channel at the same URL.
+"""
+
+from __future__ import annotations
+
+import logging
+from asyncio import CancelledError
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.rest import RestInput
+from sanic import Blueprint, response
+from sanic.exceptions import InvalidUsage
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 2000
+MAX_SENDER_CHARS = 128
+TOO_LONG = (
+    f"That message is too long for me (over {MAX_MESSAGE_CHARS:,} characters). Please send a shorter "
+    'summary of what you need, or say "agent" to reach a person.'
+)
+EMPTY = "It looks like your message was empty. What can I help you with?"
+
+
+def check_message(sender: Any, text: Any) -> tuple[str | None, str | None]:
+    """(problem for the HTTP caller, reply for the customer); both None when the message is fine."""
+    if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
+        return f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS} characters", None
+    if text is not None and not isinstance(text, str):
+        return "'message' must be a string", None
+    if text is None or not text.strip():
+        return None, EMPTY
+    if len(text) > MAX_MESSAGE_CHARS:
+        return None, TOO_LONG
+    return None, None
+
+
+class BoundedRestInput(RestInput):
+    @classmethod
+    def name(cls) -> str:
+        return "rest"  # same webhook URL as Rasa's REST channel
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            try:
+                body = request.json
+            except InvalidUsage:
+                body = None
+            if not isinstance(body, dict):
+                return response.json({"error": "the body must be a JSON object"}, status=400)
+            sender, text = body.get("sender"), body.get("message")
+            problem, reply = check_message(sender, text)
+            if problem:
+                return response.json({"error": problem}, status=400)
+            if reply:
+                return response.json([{"recipient_id": sender, "text": reply}])
+            collector = CollectingOutputChannel()
+            try:
+                await on_new_message(
+                    UserMessage(text, collector, sender, input_channel=self.name(),
+                                metadata=self.get_metadata(request))
+                )
+            except CancelledError:
+                log.error("rest: message handling timed out (sender %s)", sender)
+            except Exception:
+                # No message text here: logs must not carry what customers typed.
+                log.exception("rest: message handling failed (sender %s)", sender)
+            return response.json(collector.messages)
+
+        return webhook
