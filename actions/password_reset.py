@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -13,6 +13,21 @@ from actions.common import SafeAction
 from actions.tracker_context import decision_context
 from frontdesk.identity import extract_email
 from frontdesk.services import get_services
+
+
+class ActionAskAccountEmail(Action):
+    """Asks for the address, and says what was wrong when asking again after a miss."""
+
+    def name(self) -> str:
+        return "action_ask_account_email"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        misses = int(tracker.get_slot("invalid_email_attempts") or 0)
+        prompts = ("utter_ask_account_email", "utter_ask_account_email_again", "utter_ask_account_email_last_try")
+        dispatcher.utter_message(response=prompts[min(misses, 2)])
+        return []
 
 
 class ValidatePasswordResetForm(FormValidationAction):
@@ -29,8 +44,8 @@ class ValidatePasswordResetForm(FormValidationAction):
         email = extract_email(value if isinstance(value, str) else None)
         if email:
             return {"account_email": email, "invalid_email_attempts": 0}
+        # The form asks again; action_ask_account_email words the prompt by the number of misses.
         attempts = int(tracker.get_slot("invalid_email_attempts") or 0) + 1
-        dispatcher.utter_message(response="utter_invalid_email" if attempts < 2 else "utter_invalid_email_again")
         return {"account_email": None, "invalid_email_attempts": attempts}
 
 
@@ -45,7 +60,7 @@ class ActionRequestPasswordReset(SafeAction):
         # The address is spent: clear it so a second request asks again instead of reusing it.
         events: list[EventType] = [SlotSet("account_email", None), SlotSet("invalid_email_attempts", 0)]
         if email is None:  # only reachable with a tampered slot; the form validates the address
-            dispatcher.utter_message(response="utter_invalid_email")
+            dispatcher.utter_message(response="utter_ask_account_email_again")
             return events
         services = get_services()
         context = decision_context(tracker, self.name())

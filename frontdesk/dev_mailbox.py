@@ -27,11 +27,14 @@ class MailboxHandler:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         path = self.directory / f"{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns()}.eml"
         path.write_bytes(envelope.content)
-        log.info("mail for %s filed as %s: %s", envelope.rcpt_tos, path, message["Subject"])
+        # Addresses stay out of the log; the file has them.
+        log.info("mail filed as %s: %s", path, message["Subject"])
         return "250 Message accepted for delivery"
 
 
 def start_dev_mailbox(directory: Path, host: str, port: int) -> Controller:
+    # aiosmtpd logs every SMTP command at INFO, recipients included.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller = Controller(MailboxHandler(directory), hostname=host, port=port)
     controller.start()
     return controller

@@ -3,6 +3,7 @@ each answers, says where to talk to the assistant, and stops them all on Ctrl-C.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -25,11 +26,18 @@ class Supervisor:
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
+    log_dir: Path | None = None
+
     def start(self, name: str, argv: list[str], foreground: bool = False) -> subprocess.Popen[bytes]:
         # Background services get their own process group so that Ctrl-C reaches only us,
         # and we stop them in order instead of all dying at once.
+        output = None
+        if self.log_dir is not None and not foreground:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            output = open(self.log_dir / f"{name.replace(' ', '-')}.log", "ab")  # noqa: SIM115 - child owns it
         process = subprocess.Popen(  # noqa: S603 - argv built here from our own executables
-            argv, env=self.env, cwd=PROJECT_ROOT, start_new_session=not foreground
+            argv, env=self.env, cwd=PROJECT_ROOT, start_new_session=not foreground,
+            stdout=output, stderr=subprocess.STDOUT if output else None,
         )
         self.processes[name] = process
         return process
@@ -68,7 +76,8 @@ def _wants_dev_mailbox(settings: Settings) -> bool:
 
 def serve(settings: Settings, model: Path, shell: bool = False) -> int:
     env = {**os.environ, **rasa_environment(settings)}
-    supervisor = Supervisor(env)
+    # In the terminal the servers' logs would interleave with the conversation: files instead.
+    supervisor = Supervisor(env, log_dir=PROJECT_ROOT / "var" / "log" if shell else None)
     mailbox = None
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -93,7 +102,9 @@ def serve(settings: Settings, model: Path, shell: bool = False) -> int:
         supervisor.wait_ready("action server", f"http://{host}:{settings.action_port}/health")
         supervisor.wait_ready("web app", f"http://{host}:{settings.web_port}/healthz")
         if shell:
-            print("Starting rasa shell (type /stop to quit)...", flush=True)
+            if mailbox is not None:
+                logging.getLogger("frontdesk.dev_mailbox").setLevel(logging.WARNING)
+            print("Starting rasa shell (type /stop to quit; server logs are in var/log/)...", flush=True)
             shell_process = supervisor.start("rasa shell", [str(BIN / "rasa"), "shell", *rasa_args], True)
             return shell_process.wait()
         supervisor.start(

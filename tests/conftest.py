@@ -90,19 +90,32 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield _migrated(url)
         dispose_engines()
         return
-    if not _postgres_available():
-        pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 (it should be running on this machine)")
-    name = f"frontdesk_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, future=True, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = create_postgres_database(f"frontdesk_test_{uuid.uuid4().hex[:12]}")
     try:
-        yield _migrated(f"postgresql://postgres@127.0.0.1:5432/{name}")
+        yield _migrated(url)
     finally:
         dispose_engines()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_postgres_database(url)
+
+
+def create_postgres_database(name: str) -> str:
+    """A new, empty database on the local PostgreSQL server; returns its URL."""
+    if not _postgres_available():
+        pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 (it should be running on this machine)")
+    admin = create_engine(POSTGRES_ADMIN_URL, future=True, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_postgres_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(POSTGRES_ADMIN_URL, future=True, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _migrated(url: str) -> str:

@@ -9,7 +9,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import ActionHandoff
-from actions.password_reset import ActionRequestPasswordReset, ValidatePasswordResetForm
+from actions.password_reset import ActionAskAccountEmail, ActionRequestPasswordReset, ValidatePasswordResetForm
 from frontdesk import services as services_module
 from frontdesk.escalation import EscalationReason
 
@@ -59,10 +59,20 @@ def test_form_reprompts_on_junk_then_accepts_an_address():
         "still no", dispatcher, tracker(slots={"invalid_email_attempts": 1}), {}
     )
     assert second["invalid_email_attempts"] == 2
-    assert [m["response"] for m in dispatcher.messages] == ["utter_invalid_email", "utter_invalid_email_again"]
     good = validator.validate_account_email(" It's Ada.Lovelace@EXAMPLE.com ", dispatcher, tracker(), {})
     assert good == {"account_email": "ada.lovelace@example.com", "invalid_email_attempts": 0}
     assert validator.validate_account_email({"junk": 1}, dispatcher, tracker(), {})["account_email"] is None
+    assert dispatcher.messages == []  # the re-prompt is the ask action's job
+
+
+@pytest.mark.parametrize(
+    ("misses", "prompt"),
+    [(0, "utter_ask_account_email"), (1, "utter_ask_account_email_again"),
+     (2, "utter_ask_account_email_last_try"), (7, "utter_ask_account_email_last_try")],
+)
+async def test_the_email_prompt_says_what_went_wrong(misses, prompt):
+    dispatcher, events = await run(ActionAskAccountEmail(), tracker(slots={"invalid_email_attempts": misses}))
+    assert [m["response"] for m in dispatcher.messages] == [prompt] and events == []
 
 
 async def test_known_and_unknown_address_get_identical_replies(live_services, smtp_sink):

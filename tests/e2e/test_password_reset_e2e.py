@@ -20,9 +20,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from frontdesk.db import Database
+from frontdesk.db import Database, dispose_engines
 from frontdesk.identity import SqlIdentityProvider
-from tests.conftest import SmtpSink, free_port
+from tests.conftest import SmtpSink, create_postgres_database, drop_postgres_database, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -40,6 +40,7 @@ class Stack:
     smtp: SmtpSink
     process: subprocess.Popen[bytes]
     timings: dict[str, float]
+    backend: str
 
     def say(self, sender: str, message: str) -> list[dict]:
         started = time.perf_counter()
@@ -53,8 +54,10 @@ class Stack:
         return [m.get("text", "") for m in self.say(sender, message)]
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=["embedded", pytest.param("postgres+redis", marks=pytest.mark.postgres)])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The embedded defaults (SQLite, in-memory lock store), then what production runs
+    (PostgreSQL tracker store and app database, Redis lock store)."""
     from aiosmtpd.controller import Controller
 
     if not MODEL.exists():
@@ -65,6 +68,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     controller.start()
     ports = {name: free_port() for name in ("rasa", "actions", "web")}
     database_url = f"sqlite:///{workdir / 'frontdesk.db'}"
+    extra_env: dict[str, str] = {}
+    if request.param == "postgres+redis":
+        database_url = create_postgres_database(f"frontdesk_e2e_{workdir.name[-8:]}")
+        extra_env["FRONTDESK_REDIS_URL"] = "redis://127.0.0.1:6379/1"
     env = {
         **os.environ,
         "FRONTDESK_DATABASE_URL": database_url,
@@ -74,6 +81,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "SMTP_HOST": sink.host,
         "SMTP_PORT": str(sink.port),
         "OUTBOX_POLL_SECONDS": "1",
+        **extra_env,
     }
     for command in (["db", "upgrade"], ["db", "seed"]):
         subprocess.run([str(BIN / "frontdesk"), *command], env=env, check=True, cwd=ROOT)
@@ -93,13 +101,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         assert time.monotonic() < deadline, "the stack did not start in 300 s"
         time.sleep(0.5)
     stack = Stack(rasa_url, f"http://localhost:{ports['web']}", database_url, sink, process,
-                  {"startup_seconds": time.perf_counter() - started})
+                  {"startup_seconds": time.perf_counter() - started}, request.param)
     yield stack
     if process.poll() is None:
         process.kill()
     controller.stop()
     log.close()
-    report = ROOT / "reports" / "e2e_timings.json"
+    dispose_engines()
+    if database_url.startswith("postgresql"):
+        drop_postgres_database(database_url)
+    report = ROOT / "reports" / f"e2e_timings_{request.param.replace('+', '_')}.json"
     report.parent.mkdir(exist_ok=True)
     report.write_text(json.dumps(stack.timings, indent=2))
 
@@ -153,6 +164,21 @@ def test_password_reset_conversation_end_to_end(stack: Stack):
     assert audit[0].intent == "inform_email" and audit[0].confidence > 0.5
     assert audit[0].action == "action_request_password_reset" and audit[0].model_id
     assert tracked > 5, "conversations are kept in the SQL tracker store"
+
+
+def test_the_configured_lock_store_is_used(stack: Stack):
+    import redis
+
+    def lock_writes() -> int:
+        stats = redis.Redis(host="127.0.0.1", port=6379).info("commandstats")
+        return int(stats.get("cmdstat_set", {}).get("calls", 0))
+
+    before = lock_writes()
+    stack.texts("e2e-lock", "hello")
+    if stack.backend == "postgres+redis":
+        assert lock_writes() > before, "Rasa did not take its conversation lock in Redis"
+    else:
+        assert lock_writes() == before, "the embedded stack must not need Redis"
 
 
 def test_an_expired_link_is_refused(stack: Stack):
