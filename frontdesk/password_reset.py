@@ -266,6 +266,17 @@ class PasswordResetService:
         return account
 
 
+# What the owner of an account that cannot be reset automatically is told, by e-mail only.
+_NOTICES = {
+    SSO_NOTICE_EMAIL: "Your account signs in through your company's single sign-on, so its password is "
+    "managed by your IT team, not by us. Sign in with the 'Continue with SSO' button. A member of our "
+    "support team has been notified and will reply to this address if you need more help.",
+    LOCKED_NOTICE_EMAIL: "The account is currently protected by our security team, so it cannot be reset "
+    "automatically. A member of our support team will contact you at this address to verify your "
+    "identity and restore access.",
+}
+
+
 class PasswordResetEmails:
     """Composes the three e-mails of the flow; the reset link's token is minted here."""
 
@@ -281,24 +292,12 @@ class PasswordResetEmails:
         if account is None:
             return None
         greeting = f"Hello {account.full_name.split()[0]},"
-        if row.kind == SSO_NOTICE_EMAIL:
+        if row.kind in _NOTICES:
             return ComposedEmail(
                 to=account.email,
                 subject="About your password reset request",
-                body=f"{greeting}\n\nSomeone (hopefully you) asked to reset the password of this "
-                "account. Your account signs in through your company's single sign-on, so its "
-                "password is managed by your IT team, not by us. Sign in with the 'Continue with "
-                "SSO' button. A member of our support team has been notified and will reply to "
-                "this address if you need more help.\n\nFrontdesk Support",
-            )
-        if row.kind == LOCKED_NOTICE_EMAIL:
-            return ComposedEmail(
-                to=account.email,
-                subject="About your password reset request",
-                body=f"{greeting}\n\nSomeone (hopefully you) asked to reset the password of this "
-                "account. The account is currently protected by our security team, so it cannot be "
-                "reset automatically. A member of our support team will contact you at this "
-                "address to verify your identity and restore access.\n\nFrontdesk Support",
+                body=f"{greeting}\n\nSomeone (hopefully you) asked to reset the password of this account. "
+                f"{_NOTICES[row.kind]}\n\nFrontdesk Support",
             )
         if account.status is not AccountStatus.ACTIVE or account.auth_method is not AuthMethod.PASSWORD:
             return None  # the account changed since the request
