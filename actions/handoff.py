@@ -1,7 +1,9 @@
-"""Hand the conversation to a person: record why, tell the customer, pause the bot."""
+"""Hand the conversation to a person: a ticket ready to work, the customer told what happens
+next, and the bot paused. Also the two-stage fallback and the dialogue policy's fallback."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -9,12 +11,79 @@ from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import SafeAction
-from actions.tracker_context import decision_context
-from frontdesk.escalation import EscalationReason
+from actions.tracker_context import model_id
+from frontdesk.handoff import HandoffRequest, Turn
+from frontdesk.privacy import default_redactor
 from frontdesk.services import get_services
 
-_REASON_BY_INTENT = {"report_lost_2fa": EscalationReason.LOST_SECOND_FACTOR}
-_RESPONSE_BY_REASON = {EscalationReason.LOST_SECOND_FACTOR: "utter_handoff_lost_2fa"}
+# Presidio and spaCy take seconds to load: do it now, not in the first customer's handoff.
+threading.Thread(target=lambda: default_redactor().redact("warm up"), daemon=True).start()
+
+# Slots worth showing an agent; the rest are dialogue bookkeeping.
+_AGENT_SLOTS = ("account_email",)
+_RESPONSE_BY_INTENT = {"report_lost_2fa": "utter_handoff_lost_2fa"}
+# Intents offered as buttons when the bot is unsure, with the words a customer would use.
+_BUTTON_TITLES = {
+    "request_password_reset": "Reset my password",
+    "report_lost_2fa": "I lost my 2FA device",
+    "request_refund": "A refund",
+    "report_dispute": "A charge I don't recognise",
+    "privacy_request": "My personal data (GDPR)",
+    "report_security_incident": "My account may be compromised",
+    "legal_request": "A legal matter",
+    "ask_capabilities": "What can you do?",
+}
+
+
+def _turns(tracker: Tracker) -> list[Turn]:
+    turns = []
+    for event in tracker.events:
+        if event.get("event") == "user" and event.get("text"):
+            turns.append(Turn("customer", event["text"]))
+        elif event.get("event") == "bot" and event.get("text"):
+            turns.append(Turn("bot", event["text"]))
+    return turns
+
+
+def _bot_tried(tracker: Tracker) -> list[str]:
+    tried: list[str] = []
+    for event in tracker.events:
+        name = event.get("name") if event.get("event") in ("action", "active_loop") else None
+        if name and name not in tried and not name.startswith(("action_listen", "utter_", "action_session")):
+            tried.append(name)
+    return tried
+
+
+def handoff_request(tracker: Tracker, reason: str) -> HandoffRequest:
+    latest = tracker.latest_message or {}
+    intent = latest.get("intent") or {}
+    ranking = [r for r in latest.get("intent_ranking") or [] if r.get("name") != "nlu_fallback"]
+    # After a fallback the "intent" is nlu_fallback: the agent wants the best real guess.
+    best = intent if intent.get("name") != "nlu_fallback" or not ranking else ranking[0]
+    sequence = sum(1 for e in tracker.events if e.get("event") == "user")
+    return HandoffRequest(
+        conversation_id=tracker.sender_id,
+        sequence=sequence,
+        reason=reason,
+        channel=tracker.get_latest_input_channel() or "unknown",
+        intent=best.get("name"),
+        confidence=float(best["confidence"]) if best.get("confidence") is not None else None,
+        model_id=model_id(tracker),
+        turns=_turns(tracker),
+        collected={s: str(v) for s in _AGENT_SLOTS if (v := tracker.get_slot(s))},
+        entities=[(e.get("entity", "?"), str(e.get("value", ""))) for e in latest.get("entities") or []],
+        bot_tried=_bot_tried(tracker),
+    )
+
+
+def hand_off(
+    dispatcher: CollectingDispatcher, tracker: Tracker, reason: str, response: str = "utter_handoff"
+) -> list[EventType]:
+    services = get_services()
+    with services.db.transaction() as session:
+        result = services.handoff.hand_off(session, handoff_request(tracker, reason))
+    dispatcher.utter_message(response=response, reference=result.reference, expected_reply=result.expected_reply)
+    return [ConversationPaused()]
 
 
 class ActionHandoff(SafeAction):
@@ -24,13 +93,59 @@ class ActionHandoff(SafeAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        context = decision_context(tracker, self.name())
-        reason = _REASON_BY_INTENT.get(context.intent or "", EscalationReason.CUSTOMER_ASKED)
-        services = get_services()
-        with services.db.transaction() as session:
-            escalation_id = services.escalations.open(session, tracker.sender_id, reason)
-            services.audit.record(
-                session, context, "handoff.escalated", reason=reason.value, escalation_id=escalation_id
-            )
-        dispatcher.utter_message(response=_RESPONSE_BY_REASON.get(reason, "utter_handoff"))
-        return [ConversationPaused()]
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        policy = get_services().handoff.policy
+        reason = "mandatory_category" if policy.is_mandatory(intent) else "customer_asked"
+        return hand_off(dispatcher, tracker, reason, _RESPONSE_BY_INTENT.get(intent or "", "utter_handoff"))
+
+
+class ActionClarify(SafeAction):
+    """Two-stage fallback for every miss, a low-confidence reading or an out-of-scope request:
+    the first miss says so and offers the likeliest topics and a person; a second miss in a row
+    hands off, so nobody is stuck in a loop with a bot that does not understand them."""
+
+    def name(self) -> str:
+        return "action_clarify"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        if self._previous_turn_was_unclear(tracker):
+            return hand_off(dispatcher, tracker, "low_nlu_confidence", "utter_handoff_unclear")
+        latest = tracker.latest_message or {}
+        out_of_scope = (latest.get("intent") or {}).get("name") == "out_of_scope"
+        ranking = [] if out_of_scope else latest.get("intent_ranking") or []
+        buttons = [
+            {"title": _BUTTON_TITLES[r["name"]], "payload": f"/{r['name']}"}
+            for r in ranking if r.get("name") in _BUTTON_TITLES
+        ][:3] or [{"title": _BUTTON_TITLES["request_password_reset"], "payload": "/request_password_reset"}]
+        buttons.append({"title": "Talk to a person", "payload": "/request_human"})
+        dispatcher.utter_message(response="utter_out_of_scope" if out_of_scope else "utter_clarify", buttons=buttons)
+        return []
+
+    @staticmethod
+    def _previous_turn_was_unclear(tracker: Tracker) -> bool:
+        # Walk back past the current message to the bot's previous reply.
+        seen_current = False
+        for event in reversed(tracker.events):
+            if event.get("event") == "user":
+                if seen_current:
+                    return False
+                seen_current = True
+            elif seen_current and event.get("event") == "action" and event.get("name") == "action_clarify":
+                return True
+        return False
+
+
+class ActionDefaultFallback(SafeAction):
+    """The dialogue policy is unsure what to do next: a person takes over."""
+
+    def name(self) -> str:
+        return "action_default_fallback"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        return hand_off(dispatcher, tracker, "policy_unsure")
+
+

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import SafeAction
+from actions.handoff import hand_off
 from actions.tracker_context import decision_context
 from frontdesk.identity import extract_email
 from frontdesk.services import get_services
@@ -67,8 +68,7 @@ class ActionRequestPasswordReset(SafeAction):
         with services.db.transaction() as session:
             decision = services.password_reset.request_password_reset(session, email, context)
         if decision.escalate_conversation:
-            dispatcher.utter_message(response="utter_handoff_rate_limited")
-            return [*events, ConversationPaused()]
+            return [*events, *hand_off(dispatcher, tracker, "reset_rate_limited", "utter_handoff_rate_limited")]
         dispatcher.utter_message(
             response="utter_password_reset_sent", ttl_minutes=services.settings.reset.token_ttl_minutes
         )

@@ -99,6 +99,22 @@ def cmd_escalations_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_handoffs_list(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from frontdesk.db import Database
+    from frontdesk.handoff import HandoffRow, handoff_summary
+
+    with Database(settings.database_url).transaction() as session:
+        query = select(HandoffRow).order_by(HandoffRow.id.desc()).limit(args.limit)
+        if not args.all:
+            query = query.where(HandoffRow.status == "open")
+        rows = [handoff_summary(row) for row in session.execute(query).scalars()]
+    _print_rows(rows, args.json, ["reference", "created_at", "conversation_id", "reason", "category", "queue",
+                                  "priority", "ticket", "first_response_due", "status"])
+    return 0
+
+
 def cmd_outbox_list(settings: Settings, args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
@@ -173,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     esc_list = command(esc, "list", cmd_escalations_list, "list escalations", listing=True)
     esc_list.add_argument("--all", action="store_true", help="include closed ones")
 
+    handoffs = domains.add_parser("handoffs", help="conversations handed to a person, and their tickets")
+    ho = handoffs.add_subparsers(dest="cmd", required=True)
+    ho_list = command(ho, "list", cmd_handoffs_list, "list handoffs", listing=True)
+    ho_list.add_argument("--all", action="store_true", help="include closed ones")
+
     outbox = domains.add_parser("outbox", help="the e-mail outbox").add_subparsers(dest="cmd", required=True)
     command(outbox, "list", cmd_outbox_list, "list e-mails", listing=True)
     drain = command(outbox, "drain", cmd_outbox_drain, "send the e-mails that are due, once")
@@ -195,7 +216,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as problem:
         print(f"configuration error: {problem}", file=sys.stderr)
         return 2
-    return int(args.handler(settings, args))
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    try:
+        return int(args.handler(settings, args))
+    except (OperationalError, ProgrammingError) as problem:
+        # An operator gets the cause and the fix, not a stack trace.
+        print(f"database error: {problem.orig}\nIs the database reachable and migrated? "
+              "Run `frontdesk db upgrade`.", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
-"""Escalations: the record that a conversation needs a person, and why.
+"""Escalations that happen out of band: a person must follow up by e-mail, not in the chat.
 
-This is the minimal handoff: a row with the reason, which an agent picks up; the dialogue
-layer pauses the bot for that conversation. Tickets with summaries build on these rows.
+Used where pausing the chat would leak something (an SSO or security-locked account asking for
+a password reset must look like any other address). In-chat handoffs are ``frontdesk.handoff``.
 """
 
 from __future__ import annotations
@@ -17,12 +17,9 @@ from frontdesk.schema import Base, utcnow
 
 
 class EscalationReason(str, enum.Enum):
-    CUSTOMER_ASKED = "customer_asked"
-    RESET_RATE_LIMITED = "reset_rate_limited"
+    RESET_RATE_LIMITED = "reset_rate_limited"  # handed off in the chat, as a ticket
     SSO_ACCOUNT = "sso_account"
     SECURITY_LOCKED = "security_locked"
-    LOST_SECOND_FACTOR = "lost_second_factor"
-    REPEATED_INVALID_EMAIL = "repeated_invalid_email"
 
 
 class EscalationRow(Base):

@@ -74,7 +74,6 @@ class ResetDecision:
     # Set when the conversation must go to a person now. Account-specific cases (SSO, locked)
     # are escalated out of band, by e-mail, so the chat answer stays the same for everyone.
     escalation_reason: EscalationReason | None = None
-    escalation_id: int | None = None
 
     @property
     def escalate_conversation(self) -> bool:
@@ -158,7 +157,6 @@ class PasswordResetService:
             decision=f"password_reset.{outcome.value}",
             reason=decision.escalation_reason.value if decision.escalation_reason else None,
             escalated=decision.escalate_conversation,
-            escalation_id=decision.escalation_id,
         )
         return decision
 
@@ -176,9 +174,8 @@ class PasswordResetService:
         self, session: Session, outcome: ResetOutcome, account: Account | None, context: DecisionContext
     ) -> ResetDecision:
         if outcome in (ResetOutcome.RATE_LIMITED_EMAIL, ResetOutcome.RATE_LIMITED_CONVERSATION):
-            reason = EscalationReason.RESET_RATE_LIMITED
-            escalation_id = self.escalations.open(session, context.conversation_id, reason)
-            return ResetDecision(outcome, reason, escalation_id)
+            # The caller hands the conversation to a person (a ticket, and the bot paused).
+            return ResetDecision(outcome, EscalationReason.RESET_RATE_LIMITED)
         if account is None:
             return ResetDecision(outcome)
         if outcome is ResetOutcome.QUEUED:

@@ -8,13 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from frontdesk.audit import AuditLog
+from frontdesk.crm import SqlCrm
 from frontdesk.db import Database
 from frontdesk.escalation import Escalations
+from frontdesk.handoff import HandoffService, TicketOutbox
+from frontdesk.handoff_policy import HandoffPolicy
 from frontdesk.identity import IdentityProvider, SqlIdentityProvider
 from frontdesk.outbox import EmailOutbox, SmtpMailer
 from frontdesk.password_reset import PasswordResetEmails, PasswordResetService
+from frontdesk.privacy import default_redactor
 from frontdesk.schema import utcnow
 from frontdesk.settings import Settings
+from frontdesk.ticketing_sql import SqlTicketing
+from frontdesk.tickets import TicketingBackend
 
 
 @dataclass
@@ -27,6 +33,8 @@ class Services:
     outbox: EmailOutbox
     mailer: SmtpMailer
     password_reset: PasswordResetService
+    handoff: HandoffService
+    ticket_outbox: TicketOutbox
 
 
 def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -> Services:
@@ -40,16 +48,30 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -
     )
     # The composers need the service (to mint tokens) and the outbox needs the composers.
     composers.update(PasswordResetEmails(password_reset, settings.public_url).composers())
+    db = Database(settings.database_url)
+    handoff = HandoffService(HandoffPolicy.load(settings.handoff_config), default_redactor(), SqlCrm(),
+                             audit=audit, clock=clock)
     return Services(
         settings=settings,
-        db=Database(settings.database_url),
+        db=db,
         identity=identity,
         audit=audit,
         escalations=escalations,
         outbox=outbox,
         mailer=SmtpMailer(settings.smtp),
         password_reset=password_reset,
+        handoff=handoff,
+        ticket_outbox=TicketOutbox(ticketing_backend(settings, db), clock=clock),
     )
+
+
+def ticketing_backend(settings: Settings, db: Database) -> TicketingBackend:
+    if settings.ticketing_backend == "zendesk":
+        from frontdesk.zendesk import ZendeskTicketing
+
+        zendesk = settings.zendesk
+        return ZendeskTicketing(zendesk.base_url, zendesk.email, zendesk.api_token)
+    return SqlTicketing(db)
 
 
 @functools.lru_cache(maxsize=1)

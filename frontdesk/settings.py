@@ -69,6 +69,13 @@ class ResetPolicy:
 
 
 @dataclass(frozen=True)
+class ZendeskSettings:
+    base_url: str = ""
+    email: str = ""
+    api_token: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str = "development"
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'frontdesk.db'}"
@@ -82,6 +89,10 @@ class Settings:
     outbox_poll_seconds: int = 2
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     reset: ResetPolicy = field(default_factory=ResetPolicy)
+    handoff_config: Path = PROJECT_ROOT / "handoff.yml"
+    # "embedded" keeps tickets in the app database; "zendesk" sends them to Zendesk.
+    ticketing_backend: str = "embedded"
+    zendesk: ZendeskSettings = field(default_factory=ZendeskSettings)
 
     @property
     def is_production(self) -> bool:
@@ -126,6 +137,16 @@ class Settings:
             ),
         )
         web_port = _int(env, "FRONTDESK_WEB_PORT", cls.web_port, 1)
+        backend = env.get("TICKETING_BACKEND", "embedded")
+        zendesk = ZendeskSettings(
+            base_url=env.get("ZENDESK_URL", "").rstrip("/"),
+            email=env.get("ZENDESK_EMAIL", ""),
+            api_token=env.get("ZENDESK_API_TOKEN", ""),
+        )
+        if backend not in {"embedded", "zendesk"}:
+            raise SettingsError(f"TICKETING_BACKEND must be embedded or zendesk, got {backend!r}")
+        if backend == "zendesk" and not (zendesk.base_url and zendesk.email and zendesk.api_token):
+            raise SettingsError("TICKETING_BACKEND=zendesk needs ZENDESK_URL, ZENDESK_EMAIL and ZENDESK_API_TOKEN")
         return cls(
             env=deployment,
             database_url=env.get("FRONTDESK_DATABASE_URL") or cls.database_url,
@@ -139,4 +160,7 @@ class Settings:
             outbox_poll_seconds=_int(env, "OUTBOX_POLL_SECONDS", cls.outbox_poll_seconds, 1),
             smtp=smtp,
             reset=reset,
+            handoff_config=Path(env.get("FRONTDESK_HANDOFF_CONFIG") or cls.handoff_config),
+            ticketing_backend=backend,
+            zendesk=zendesk,
         )

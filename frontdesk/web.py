@@ -119,16 +119,27 @@ def create_app(services: Services, run_outbox_worker: bool = True) -> Sanic:
     return app
 
 
+def deliver_once(services: Services) -> None:
+    """One pass of every background delivery: e-mail, tickets, messages of waiting customers."""
+    jobs = (
+        ("e-mail outbox", lambda: services.outbox.dispatch_due(services.db, services.mailer)),
+        ("waiting messages", lambda: services.handoff.sync_waiting_messages(services.db)),
+        ("ticket outbox", lambda: services.ticket_outbox.dispatch_due(services.db)),
+    )
+    for name, job in jobs:
+        try:
+            report = job()
+            counts = vars(report).values() if hasattr(report, "__dict__") else (
+                report.values() if isinstance(report, dict) else [report])
+            if any(counts):
+                log.info("%s: %s", name, report)
+        except Exception:  # one failing job must not stop the others, nor the loop
+            log.exception("%s failed; retrying on the next pass", name)
+
+
 async def outbox_worker(services: Services) -> None:
-    """Sends due e-mails every few seconds; blocking SMTP and SQL run off the event loop."""
+    """Runs the deliveries every few seconds; blocking SMTP, HTTP and SQL run off the event loop."""
     loop = asyncio.get_running_loop()
     while True:
-        try:
-            report = await loop.run_in_executor(
-                None, services.outbox.dispatch_due, services.db, services.mailer
-            )
-            if report.sent or report.retried or report.failed:
-                log.info("outbox: %s", report)
-        except Exception:
-            log.exception("outbox worker: dispatch failed; retrying")
+        await loop.run_in_executor(None, deliver_once, services)
         await asyncio.sleep(services.settings.outbox_poll_seconds)

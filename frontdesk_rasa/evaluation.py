@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,42 @@ def threshold_effect(predictions: list[Prediction], threshold: float, ambiguity:
     )
 
 
+@dataclass(frozen=True)
+class HandoffEffect:
+    """What the handoff policy does with the held-out messages at the configured thresholds."""
+
+    threshold: float
+    ambiguity: float
+    in_scope_wrongly_handed_off: float  # an automatable request sent to a person at once
+    in_scope_to_clarify: float  # asked to rephrase / pick a topic (a second miss hands off)
+    mandatory_to_human: float  # refund, dispute, legal, privacy, security, 2FA: reached a person at once
+    out_of_scope_automated: float  # an out-of-scope message that started or steered a flow
+    out_of_scope_handed_off: float  # sent to a person at once (a ticket an agent closes quickly)
+
+
+def handoff_effect(
+    predictions: list[Prediction], threshold: float, ambiguity: float, handoff_intents: set[str]
+) -> HandoffEffect:
+    decided = [(p, apply_thresholds(p, threshold, ambiguity)) for p in predictions]
+    misses = {FALLBACK, OUT_OF_SCOPE}
+    in_scope = [(p, d) for p, d in decided if p.expected != OUT_OF_SCOPE]
+    automatable = [(p, d) for p, d in in_scope if p.expected not in handoff_intents]
+    mandatory = [(p, d) for p, d in in_scope if p.expected in handoff_intents]
+    out_scope = [(p, d) for p, d in decided if p.expected == OUT_OF_SCOPE]
+
+    def share(rows: list, condition: Callable[[Prediction, str], bool]) -> float:
+        return round(sum(condition(p, d) for p, d in rows) / max(len(rows), 1), 3)
+
+    return HandoffEffect(
+        threshold, ambiguity,
+        in_scope_wrongly_handed_off=share(automatable, lambda p, d: d in handoff_intents),
+        in_scope_to_clarify=share(in_scope, lambda p, d: d in misses),
+        mandatory_to_human=share(mandatory, lambda p, d: d in handoff_intents),
+        out_of_scope_automated=share(out_scope, lambda p, d: d not in misses and d not in handoff_intents),
+        out_of_scope_handed_off=share(out_scope, lambda p, d: d in handoff_intents),
+    )
+
+
 def threshold_sweep(predictions: list[Prediction]) -> list[ThresholdEffect]:
     return [
         threshold_effect(predictions, threshold, ambiguity)
@@ -116,7 +153,10 @@ def confusions(predictions: list[Prediction], top: int = 10) -> list[tuple[str, 
     return [(a, b, n) for (a, b), n in pairs.most_common(top)]
 
 
-def write_report(predictions: list[Prediction], out_dir: Path, name: str = "nlu_heldout") -> dict[str, Any]:
+def write_report(
+    predictions: list[Prediction], out_dir: Path, name: str = "nlu_heldout",
+    handoff: HandoffEffect | None = None,
+) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     accuracy = sum(p.predicted == p.expected for p in predictions) / len(predictions)
     report = {
@@ -127,6 +167,7 @@ def write_report(predictions: list[Prediction], out_dir: Path, name: str = "nlu_
         "per_intent": per_intent_report(predictions),
         "confusions": confusions(predictions),
         "threshold_sweep": [asdict(e) for e in threshold_sweep(predictions)],
+        "handoff": asdict(handoff) if handoff else None,
         "errors": [asdict(p) for p in predictions if p.predicted != p.expected],
     }
     (out_dir / f"{name}.json").write_text(json.dumps(report, indent=2))
@@ -146,6 +187,14 @@ def markdown(report: dict[str, Any]) -> str:
     for e in report["threshold_sweep"]:
         lines.append(f"| {e['threshold']} | {e['ambiguity']} | {e['in_scope_to_fallback']:.1%} | "
                      f"{e['in_scope_wrong_intent']:.1%} | {e['out_of_scope_automated']:.1%} | {e['accuracy']:.1%} |")
+    if report.get("handoff"):
+        h = report["handoff"]
+        lines += ["", f"Handoff policy at threshold {h['threshold']} / ambiguity {h['ambiguity']}:", "",
+                  "| in-scope wrongly handed off | in-scope asked to clarify | mandatory categories to a person "
+                  "| out-of-scope automated | out-of-scope handed off |", "|---|---|---|---|---|",
+                  f"| {h['in_scope_wrongly_handed_off']:.1%} | {h['in_scope_to_clarify']:.1%} | "
+                  f"{h['mandatory_to_human']:.1%} | {h['out_of_scope_automated']:.1%} | "
+                  f"{h['out_of_scope_handed_off']:.1%} |"]
     lines += ["", "Most frequent confusions (expected → predicted):", ""]
     lines += [f"- {a} → {b}: {n}" for a, b, n in report["confusions"]]
     return "\n".join(lines) + "\n"

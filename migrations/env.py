@@ -7,9 +7,11 @@ from sqlalchemy import engine_from_config, pool
 
 import frontdesk.audit
 import frontdesk.escalation
+import frontdesk.handoff
 import frontdesk.identity
 import frontdesk.outbox
-import frontdesk.password_reset  # noqa: F401 - registers the tables on Base.metadata
+import frontdesk.password_reset
+import frontdesk.ticketing_sql  # noqa: F401 - registers the tables on Base.metadata
 from frontdesk.schema import Base
 from frontdesk.settings import Settings
 

@@ -8,10 +8,9 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.handoff import ActionHandoff
+from actions.handoff import ActionClarify, ActionHandoff
 from actions.password_reset import ActionAskAccountEmail, ActionRequestPasswordReset, ValidatePasswordResetForm
 from frontdesk import services as services_module
-from frontdesk.escalation import EscalationReason
 
 DOMAIN: dict[str, Any] = {"forms": {"password_reset_form": {"required_slots": ["account_email"]}}}
 
@@ -90,38 +89,107 @@ async def test_known_and_unknown_address_get_identical_replies(live_services, sm
     assert "token" not in repr(known[0].messages).replace("ttl_minutes", "")
 
 
-async def test_rate_limited_request_pauses_the_conversation(live_services):
+def handoffs(services):
+    from sqlalchemy import select
+
+    from frontdesk.handoff import HandoffRow
+
+    with services.db.transaction() as session:
+        return session.execute(select(HandoffRow).order_by(HandoffRow.id)).scalars().all()
+
+
+async def test_rate_limited_request_hands_off_and_pauses(live_services):
     action = ActionRequestPasswordReset()
     for _ in range(3):
         _, events = await run(action, tracker("same", slots={"account_email": "ada.lovelace@example.com"}))
         assert ("pause", None) not in names(events)
     dispatcher, events = await run(action, tracker("same", slots={"account_email": "ada.lovelace@example.com"}))
     assert ("pause", None) in names(events)
-    assert dispatcher.messages[0]["response"] == "utter_handoff_rate_limited"
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_handoff_rate_limited" and message["reference"].startswith("HO-")
+    [handoff] = handoffs(live_services)
+    assert (handoff.reason, handoff.queue) == ("reset_rate_limited", "accounts")
     with live_services.db.transaction() as session:
-        [escalation] = live_services.escalations.list(session)
         records = live_services.audit.list(session, conversation_id="same")
-    assert escalation.reason is EscalationReason.RESET_RATE_LIMITED
-    assert records[0].decision == "password_reset.rate_limited_conversation"
-    assert (records[0].intent, records[0].confidence, records[0].model_id) == ("inform_email", 0.98, "m-42")
-    assert records[0].action == "action_request_password_reset"
+    decisions = [r.decision for r in records]
+    assert decisions[:2] == ["handoff.created", "password_reset.rate_limited_conversation"]
+    reset = records[1]
+    assert (reset.intent, reset.confidence, reset.model_id) == ("inform_email", 0.98, "m-42")
+    assert reset.action == "action_request_password_reset"
 
 
-async def test_lost_second_factor_hands_off(live_services):
+async def test_lost_second_factor_is_a_mandatory_handoff(live_services):
     dispatcher, events = await run(ActionHandoff(), tracker(text="lost my authenticator", intent="report_lost_2fa"))
     assert names(events) == [("pause", None)]
     assert dispatcher.messages[0]["response"] == "utter_handoff_lost_2fa"
-    with live_services.db.transaction() as session:
-        [escalation] = live_services.escalations.list(session)
-        [record] = live_services.audit.list(session)
-    assert escalation.reason is EscalationReason.LOST_SECOND_FACTOR
-    assert (record.decision, record.reason) == ("handoff.escalated", "lost_second_factor")
+    [handoff] = handoffs(live_services)
+    assert (handoff.reason, handoff.category, handoff.queue, handoff.priority) == (
+        "mandatory_category", "account_recovery", "security", "high")
+
+
+async def test_refund_goes_to_a_person_whatever_the_confidence(live_services):
+    dispatcher, events = await run(ActionHandoff(), tracker(text="I want a refund", intent="request_refund",
+                                                            confidence=0.99))
+    assert names(events) == [("pause", None)]
+    [handoff] = handoffs(live_services)
+    assert (handoff.reason, handoff.category, handoff.queue) == ("mandatory_category", "refund", "billing")
+    assert "expected_reply" in dispatcher.messages[0]
 
 
 async def test_customer_asks_for_a_person(live_services):
     dispatcher, events = await run(ActionHandoff(), tracker(text="agent please", intent="request_human"))
     assert names(events) == [("pause", None)]
     assert dispatcher.messages[0]["response"] == "utter_handoff"
+    assert handoffs(live_services)[0].reason == "customer_asked"
+
+
+def fallback_tracker(sender: str, text: str, previous_clarify: bool) -> Tracker:
+    ranking = [{"name": "nlu_fallback", "confidence": 0.6}, {"name": "request_refund", "confidence": 0.41},
+               {"name": "greet", "confidence": 0.3}, {"name": "request_password_reset", "confidence": 0.2}]
+    message = {"text": text, "intent": ranking[0], "intent_ranking": ranking, "entities": []}
+    events: list[dict[str, Any]] = []
+    if previous_clarify:
+        events += [{"event": "user", "text": "blorp", "parse_data": message},
+                   {"event": "action", "name": "action_clarify"}, {"event": "bot", "text": "Sorry..."},
+                   {"event": "action", "name": "action_listen"}]
+    events.append({"event": "user", "text": text, "parse_data": message, "metadata": {"model_id": "m-42"}})
+    return Tracker(sender, {}, message, events, False, None, {}, "action_listen")
+
+
+async def test_first_miss_offers_the_likeliest_topics(live_services):
+    dispatcher, events = await run(ActionClarify(), fallback_tracker("f1", "zxq money thing", False))
+    assert events == []
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_clarify"
+    assert [b["payload"] for b in message["buttons"]] == ["/request_refund", "/request_password_reset",
+                                                          "/request_human"]
+    assert handoffs(live_services) == []
+
+
+async def test_out_of_scope_says_so_and_offers_a_person(live_services):
+    message = {"text": "weather in paris?", "intent": {"name": "out_of_scope", "confidence": 0.97},
+               "intent_ranking": [{"name": "out_of_scope", "confidence": 0.97}], "entities": []}
+    t = Tracker("oos", {}, message, [{"event": "user", "text": "weather in paris?", "parse_data": message}],
+                False, None, {}, "action_listen")
+    dispatcher, events = await run(ActionClarify(), t)
+    assert events == [] and dispatcher.messages[0]["response"] == "utter_out_of_scope"
+    assert [b["payload"] for b in dispatcher.messages[0]["buttons"]] == ["/request_password_reset", "/request_human"]
+
+
+async def test_second_miss_hands_off_with_the_best_guess(live_services):
+    dispatcher, events = await run(ActionClarify(), fallback_tracker("f2", "qwzx again", True))
+    assert names(events) == [("pause", None)]
+    assert dispatcher.messages[0]["response"] == "utter_handoff_unclear"
+    [handoff] = handoffs(live_services)
+    assert (handoff.reason, handoff.intent, handoff.confidence) == ("low_nlu_confidence", "request_refund", 0.41)
+
+
+async def test_the_same_handoff_twice_makes_one_ticket(live_services):
+    t = tracker("twice", text="agent please", intent="request_human")
+    first, _ = await run(ActionHandoff(), t)
+    second, _ = await run(ActionHandoff(), t)
+    assert first.messages[0]["reference"] == second.messages[0]["reference"]
+    assert len(handoffs(live_services)) == 1
 
 
 async def test_database_down_gets_a_polite_answer(monkeypatch, tmp_path):

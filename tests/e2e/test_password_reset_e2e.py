@@ -4,115 +4,21 @@ link sets a new password once, not twice, and not after expiry; Ctrl-C stops eve
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import urllib.parse
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from frontdesk.db import Database, dispose_engines
+from frontdesk.db import Database
 from frontdesk.identity import SqlIdentityProvider
-from tests.conftest import SmtpSink, create_postgres_database, drop_postgres_database, free_port
+from tests.e2e.conftest import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
-ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "models" / "frontdesk.tar.gz"
-BIN = Path(sys.executable).parent
 NEW_PASSWORD = "violet kettle marathon 42"
-
-
-@dataclass
-class Stack:
-    rasa_url: str
-    web_url: str
-    database_url: str
-    smtp: SmtpSink
-    process: subprocess.Popen[bytes]
-    timings: dict[str, float]
-    backend: str
-
-    def say(self, sender: str, message: str) -> list[dict]:
-        started = time.perf_counter()
-        reply = httpx.post(f"{self.rasa_url}/webhooks/rest/webhook",
-                           json={"sender": sender, "message": message}, timeout=30)
-        self.timings.setdefault(message, time.perf_counter() - started)
-        assert reply.status_code == 200, reply.text
-        return reply.json()
-
-    def texts(self, sender: str, message: str) -> list[str]:
-        return [m.get("text", "") for m in self.say(sender, message)]
-
-
-@pytest.fixture(scope="module", params=["embedded", pytest.param("postgres+redis", marks=pytest.mark.postgres)])
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The embedded defaults (SQLite, in-memory lock store), then what production runs
-    (PostgreSQL tracker store and app database, Redis lock store)."""
-    from aiosmtpd.controller import Controller
-
-    if not MODEL.exists():
-        pytest.fail(f"{MODEL} is missing: run `make train` (make test does it)")
-    workdir = tmp_path_factory.mktemp("e2e")
-    sink = SmtpSink("127.0.0.1", free_port())
-    controller = Controller(sink, hostname=sink.host, port=sink.port)
-    controller.start()
-    ports = {name: free_port() for name in ("rasa", "actions", "web")}
-    database_url = f"sqlite:///{workdir / 'frontdesk.db'}"
-    extra_env: dict[str, str] = {}
-    if request.param == "postgres+redis":
-        database_url = create_postgres_database(f"frontdesk_e2e_{workdir.name[-8:]}")
-        extra_env["FRONTDESK_REDIS_URL"] = "redis://127.0.0.1:6379/1"
-    env = {
-        **os.environ,
-        "FRONTDESK_DATABASE_URL": database_url,
-        "RASA_PORT": str(ports["rasa"]),
-        "ACTION_SERVER_PORT": str(ports["actions"]),
-        "FRONTDESK_WEB_PORT": str(ports["web"]),
-        "SMTP_HOST": sink.host,
-        "SMTP_PORT": str(sink.port),
-        "OUTBOX_POLL_SECONDS": "1",
-        **extra_env,
-    }
-    for command in (["db", "upgrade"], ["db", "seed"]):
-        subprocess.run([str(BIN / "frontdesk"), *command], env=env, check=True, cwd=ROOT)
-    log = open(workdir / "serve.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen([str(BIN / "frontdesk"), "serve", "--model", str(MODEL)],
-                               env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    rasa_url = f"http://127.0.0.1:{ports['rasa']}"
-    deadline = time.monotonic() + 300
-    started = time.perf_counter()
-    while True:
-        assert process.poll() is None, (workdir / "serve.log").read_text()[-5000:]
-        try:
-            if httpx.get(f"{rasa_url}/", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the stack did not start in 300 s"
-        time.sleep(0.5)
-    stack = Stack(rasa_url, f"http://localhost:{ports['web']}", database_url, sink, process,
-                  {"startup_seconds": time.perf_counter() - started}, request.param)
-    yield stack
-    if process.poll() is None:
-        process.kill()
-    controller.stop()
-    log.close()
-    dispose_engines()
-    if database_url.startswith("postgresql"):
-        drop_postgres_database(database_url)
-    report = ROOT / "reports" / f"e2e_timings_{request.param.replace('+', '_')}.json"
-    report.parent.mkdir(exist_ok=True)
-    report.write_text(json.dumps(stack.timings, indent=2))
 
 
 def reset_link(message) -> str:
@@ -208,11 +114,3 @@ def test_bad_requests_get_clear_answers(stack: Stack):
     assert any("email address" in t for t in stack.texts("e2e-bad", "I forgot my password"))
     assert httpx.get(f"{stack.web_url}/reset-password?token=nonsense").status_code == 400
     assert httpx.post(f"{stack.web_url}/reset-password", content=b"\x00\xff").status_code == 400
-
-
-def test_ctrl_c_stops_every_process(stack: Stack):
-    stack.process.send_signal(signal.SIGINT)
-    assert stack.process.wait(timeout=60) == 0
-    for url in (f"{stack.rasa_url}/", f"{stack.web_url}/healthz"):
-        with pytest.raises(httpx.ConnectError):
-            httpx.get(url, timeout=2)

@@ -1,0 +1,63 @@
+"""End to end: the bot hands off when it can't understand twice, or when the category is risky;
+one ticket is created with a redacted transcript, summary, suggested reply and queue; the bot
+is paused and what the customer writes next lands on the ticket."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from sqlalchemy import text
+
+from frontdesk.db import Database
+from tests.e2e.conftest import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.model]
+
+# Messages the bot cannot act on: out of scope or below the confidence threshold.
+UNCLEAR = ("the thingy from before is doing the wobbly again", "purple elephant mode when blue, 0207 946 0958")
+
+
+def wait_for(stack: Stack, query: str, params: dict, timeout: float = 30) -> list:
+    deadline = time.monotonic() + timeout
+    while True:
+        with Database(stack.database_url).transaction() as session:
+            rows = session.execute(text(query), params).all()
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.5)
+
+
+def test_two_unclear_messages_hand_off_to_one_ready_ticket(stack: Stack):
+    first = stack.say("e2e-unclear", UNCLEAR[0])
+    assert "not sure I understood" in first[0]["text"] or "not something I can help" in first[0]["text"], first
+    assert any(b["payload"] == "/request_human" for b in first[0].get("buttons", []))
+    second = stack.texts("e2e-unclear", UNCLEAR[1])
+    assert any("Your reference is HO-" in t for t in second), second
+
+    [ticket] = wait_for(stack, "SELECT t.id, t.queue, t.priority, t.transcript, t.summary, t.suggested_reply, "
+                        "t.labels FROM tickets t WHERE t.conversation_id = :c", {"c": "e2e-unclear"})
+    assert ticket.queue == "general"
+    assert "0207 946 0958" not in ticket.transcript and "<PHONE_NUMBER>" in ticket.transcript
+    assert "could not understand the request twice" in ticket.summary
+    assert ticket.suggested_reply.startswith("Hi,")
+    assert "reason:low_nlu_confidence" in json.loads(ticket.labels)
+
+    # Paused: the bot stays silent, and the message lands on the ticket instead.
+    assert stack.say("e2e-unclear", "hello? is anyone there") == []
+    comments = wait_for(stack, "SELECT body FROM ticket_comments WHERE ticket_id = :t", {"t": ticket.id})
+    assert [c.body for c in comments] == ["Customer (waiting for an agent): hello? is anyone there"]
+    with Database(stack.database_url).transaction() as session:
+        count = session.execute(text("SELECT count(*) FROM tickets WHERE conversation_id = 'e2e-unclear'"))
+        assert count.scalar_one() == 1
+
+
+def test_a_refund_goes_to_a_person_even_when_the_bot_is_sure(stack: Stack):
+    replies = stack.texts("e2e-refund", "I want a refund")
+    assert any("Your reference is HO-" in t for t in replies), replies
+    [audit] = wait_for(stack, "SELECT intent, confidence, reason FROM audit_records "
+                       "WHERE conversation_id = 'e2e-refund' AND decision = 'handoff.created'", {})
+    assert audit.intent == "request_refund" and audit.confidence >= 0.9
+    [ticket] = wait_for(stack, "SELECT queue, labels FROM tickets WHERE conversation_id = 'e2e-refund'", {})
+    assert ticket.queue == "billing" and "category:refund" in json.loads(ticket.labels)

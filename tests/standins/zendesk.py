@@ -1,0 +1,329 @@
+"""A local stand-in for the slice of the Zendesk Support API v2 that Frontdesk uses.
+
+A real HTTP server (HTTP/1.1, keep-alive) on 127.0.0.1, so the adapter's whole stack -- auth
+header, JSON, connection pool, timeouts -- is exercised, not a mocked transport. Implemented:
+
+    GET  /api/v2/tickets.json[?external_id=...]   list tickets (filtered by exact external id)
+    POST /api/v2/tickets.json                     create  -> 201 {"ticket": {...}}
+    GET  /api/v2/tickets/{id}.json                show    -> 200 {"ticket": {...}} | 404
+    PUT  /api/v2/tickets/{id}.json                update (comment, status, priority) -> 200
+
+Shapes follow Zendesk's documentation. Faults for tests: ``rate_limit_next``, ``fail_next``,
+and ``stop()``/``start()`` (an outage on the same port; the tickets survive it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import copy
+import json
+import re
+import socket
+import threading
+from datetime import datetime, timezone
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+PRIORITIES = {"low", "normal", "high", "urgent"}
+STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
+API_USER_ID = 9001  # the user the API token belongs to: requester and author of what it creates
+
+_TICKET_PATH = re.compile(r"/api/v2/tickets/([0-9]+)\.json")
+
+Reply = tuple[int, dict[str, Any], dict[str, str]]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _invalid(description: str) -> Reply:
+    """Zendesk's 422 shape for a record that fails validation."""
+    details = {"base": [{"description": description, "error": "InvalidValue"}]}
+    return 422, {"error": "RecordInvalid", "description": "Record validation errors", "details": details}, {}
+
+
+class _Server(ThreadingHTTPServer):
+    """Tracks open connections so ``stop`` can drop keep-alive clients like a real outage."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], standin: ZendeskStandIn) -> None:
+        self.standin = standin
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request, client_address):
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by the client
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 10  # an idle keep-alive connection is closed after this many seconds
+    server: _Server
+
+    def do_GET(self):
+        self._handle("GET")
+
+    def do_POST(self):
+        self._handle("POST")
+
+    def do_PUT(self):
+        self._handle("PUT")
+
+    def do_DELETE(self):
+        self._handle("DELETE")
+
+    def _handle(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        status, payload, headers = self.server.standin.dispatch(
+            method, self.path, self.headers.get("Authorization"), body
+        )
+        data = json.dumps(payload).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format, *args):  # keep test output quiet
+        pass
+
+
+class ZendeskStandIn:
+    """The fake Zendesk account. ``tickets`` and ``requests`` are live, for tests to inspect."""
+
+    def __init__(self, email: str = "bot@acme.test", api_token: str = "test-api-token", first_id: int = 4711):
+        self.email = email
+        self.api_token = api_token
+        self.tickets: dict[int, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str]] = []  # (method, request target incl. query string)
+        self._next_ticket_id = first_id
+        self._next_comment_id = 1
+        self._faults: list[Reply] = []
+        self._lock = threading.Lock()
+        self._lifecycle = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._port: int | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self._port is None:
+            raise RuntimeError("the stand-in has not been started")
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> ZendeskStandIn:
+        """Binds (a free port the first time, the same port afterwards) and serves in a thread."""
+        with self._lifecycle:
+            if self._server is not None:
+                return self
+            server = _Server(("127.0.0.1", self._port or 0), self)
+            self._port = server.server_address[1]
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="zendesk-standin", daemon=True
+            )
+            thread.start()
+            self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        """Stops serving, drops open connections and releases the port; data is kept."""
+        with self._lifecycle:
+            server, thread = self._server, self._thread
+            if server is None or thread is None:
+                return
+            server.shutdown()
+            server.drop_connections()
+            server.server_close()  # closes the listening socket, joins the handler threads
+            thread.join(timeout=5)
+            self._server = self._thread = None
+
+    def __enter__(self) -> ZendeskStandIn:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- fault injection ------------------------------------------------------------------------
+
+    def rate_limit_next(self, n: int, retry_after: int = 1) -> None:
+        """The next ``n`` requests get 429 with ``Retry-After``, as Zendesk's rate limiter sends."""
+        reply: Reply = (429, {"error": "APIRateLimitExceeded"}, {"Retry-After": str(retry_after)})
+        with self._lock:
+            self._faults.extend([reply] * n)
+
+    def fail_next(self, n: int, status: int = 503) -> None:
+        """The next ``n`` requests fail with ``status``."""
+        phrase = HTTPStatus(status).phrase
+        reply: Reply = (status, {"error": phrase.replace(" ", ""), "description": phrase}, {})
+        with self._lock:
+            self._faults.extend([reply] * n)
+
+    # -- the API --------------------------------------------------------------------------------
+
+    def dispatch(self, method: str, target: str, authorization: str | None, body: bytes) -> Reply:
+        with self._lock:
+            self.requests.append((method, target))
+            if self._faults:
+                return self._faults.pop(0)
+            if not self._authorized(authorization):
+                return 401, {"error": "Couldn't authenticate you"}, {"WWW-Authenticate": 'Basic realm="Web Password"'}
+            parts = urlsplit(target)
+            query = parse_qs(parts.query)
+            if parts.path == "/api/v2/tickets.json":
+                if method == "GET":
+                    return self._list(query.get("external_id", [None])[0])
+                if method == "POST":
+                    return self._create(body)
+            match = _TICKET_PATH.fullmatch(parts.path)
+            if match:
+                ticket = self.tickets.get(int(match.group(1)))
+                if ticket is None:
+                    return 404, {"error": "RecordNotFound", "description": "Not found"}, {}
+                if method == "GET":
+                    return 200, {"ticket": self._public(ticket)}, {}
+                if method == "PUT":
+                    return self._update(ticket, body)
+            return 404, {"error": "InvalidEndpoint", "description": "Not found"}, {}
+
+    def _authorized(self, authorization: str | None) -> bool:
+        scheme, _, credentials = (authorization or "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return decoded == f"{self.email}/token:{self.api_token}"
+
+    def _list(self, external_id: str | None) -> Reply:
+        tickets = [
+            self._public(ticket)
+            for ticket in self.tickets.values()
+            if external_id is None or ticket["external_id"] == external_id
+        ]
+        return 200, {"tickets": tickets, "next_page": None, "previous_page": None, "count": len(tickets)}, {}
+
+    def _create(self, body: bytes) -> Reply:
+        fields = self._ticket_param(body)
+        if not isinstance(fields, dict):
+            return fields
+        comment = fields.get("comment")
+        if not isinstance(comment, dict) or not str(comment.get("body") or "").strip():
+            return _invalid("Description: cannot be blank")
+        priority = fields.get("priority")
+        if priority is not None and priority not in PRIORITIES:
+            return _invalid(f"Priority: {priority} is not a valid priority")
+        tags = fields.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            return _invalid("Tags: must be a list of strings")
+        custom_fields = fields.get("custom_fields", [])
+        if not isinstance(custom_fields, list) or not all(
+            isinstance(item, dict) and isinstance(item.get("id"), int) for item in custom_fields
+        ):
+            return _invalid("Custom fields: must be a list of {id, value}")
+        now = _now()
+        ticket_id = self._next_ticket_id
+        self._next_ticket_id += 1
+        ticket: dict[str, Any] = {
+            "url": f"{self.url}/api/v2/tickets/{ticket_id}.json",
+            "id": ticket_id,
+            "external_id": fields.get("external_id"),
+            "type": None,
+            "subject": fields.get("subject"),
+            "raw_subject": fields.get("subject"),
+            "description": comment["body"],
+            "priority": priority,
+            "status": "new",
+            "requester_id": API_USER_ID,
+            "submitter_id": API_USER_ID,
+            "assignee_id": None,
+            "group_id": fields.get("group_id"),
+            "tags": list(tags),
+            "custom_fields": [{"id": item["id"], "value": item.get("value")} for item in custom_fields],
+            "created_at": now,
+            "updated_at": now,
+            "comments": [],
+        }
+        ticket["comments"].append(self._comment(comment, now))
+        self.tickets[ticket_id] = ticket
+        return 201, {"ticket": self._public(ticket)}, {"Location": ticket["url"]}
+
+    def _update(self, ticket: dict[str, Any], body: bytes) -> Reply:
+        fields = self._ticket_param(body)
+        if not isinstance(fields, dict):
+            return fields
+        if ticket["status"] == "closed":
+            return _invalid("Status: closed prevents ticket update")
+        comment = fields.get("comment")
+        if comment is not None and (not isinstance(comment, dict) or not str(comment.get("body") or "").strip()):
+            return _invalid("Comment: cannot be blank")
+        if "status" in fields and fields["status"] not in STATUSES:
+            return _invalid(f"Status: {fields['status']} is not a valid status")
+        if "priority" in fields and fields["priority"] not in PRIORITIES | {None}:
+            return _invalid(f"Priority: {fields['priority']} is not a valid priority")
+        now = _now()
+        if comment is not None:
+            ticket["comments"].append(self._comment(comment, now))
+        for name in ("status", "priority"):
+            if name in fields:
+                ticket[name] = fields[name]
+        ticket["updated_at"] = now
+        return 200, {"ticket": self._public(ticket)}, {}
+
+    @staticmethod
+    def _ticket_param(body: bytes) -> dict[str, Any] | Reply:
+        try:
+            data = json.loads(body or b"null")
+        except ValueError:
+            return 400, {"error": "InvalidJSON", "description": "The request body is not valid JSON"}, {}
+        if not isinstance(data, dict) or not isinstance(data.get("ticket"), dict):
+            return 400, {"error": "ParameterMissing", "description": "Parameter 'ticket' is required"}, {}
+        return data["ticket"]
+
+    def _comment(self, comment: dict[str, Any], now: str) -> dict[str, Any]:
+        comment_id = self._next_comment_id
+        self._next_comment_id += 1
+        return {
+            "id": comment_id,
+            "type": "Comment",
+            "author_id": API_USER_ID,
+            "body": comment["body"],
+            "public": bool(comment.get("public", True)),  # Zendesk's default is public
+            "created_at": now,
+        }
+
+    @staticmethod
+    def _public(ticket: dict[str, Any]) -> dict[str, Any]:
+        """The API representation: Zendesk serves comments from a separate endpoint."""
+        return copy.deepcopy({key: value for key, value in ticket.items() if key != "comments"})

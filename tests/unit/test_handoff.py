@@ -1,0 +1,133 @@
+"""Handoffs: one ready-to-work ticket per handoff, idempotent, delivered through an outbox that
+survives a ticketing outage; messages written while waiting land on the ticket."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+
+from sqlalchemy import select, text
+
+from frontdesk.handoff import HandoffRequest, HandoffRow, TicketOutbox, Turn
+from frontdesk.ticketing_sql import TicketCommentRow, TicketRow
+from frontdesk.zendesk import ZendeskTicketing
+from tests.standins.zendesk import ZendeskStandIn
+
+
+def request(conversation="c1", sequence=2, intent="request_refund", confidence=0.99, customer_id=None,
+            reason="mandatory_category") -> HandoffRequest:
+    return HandoffRequest(
+        conversation_id=conversation, sequence=sequence, reason=reason, channel="rest",
+        intent=intent, confidence=confidence, model_id="m-1",
+        turns=[Turn("customer", "hi, I'm Grace Hopper, grace.hopper@example.org"),
+               Turn("bot", "Hi! How can I help?"),
+               Turn("customer", "I want a refund for card 4111 1111 1111 1111, call +44 20 7946 0958")],
+        collected={"account_email": "grace.hopper@example.org"},
+        entities=[("email", "grace.hopper@example.org")],
+        bot_tried=["password_reset_form"],
+        customer_id=customer_id,
+    )
+
+
+def hand_off(services, req):
+    with services.db.transaction() as session:
+        return services.handoff.hand_off(session, req)
+
+
+def tickets(services):
+    with services.db.transaction() as session:
+        return session.execute(select(TicketRow).order_by(TicketRow.id)).scalars().all()
+
+
+def test_a_handoff_becomes_one_ready_to_work_ticket(services):
+    result = hand_off(services, request(customer_id="AC-100002"))
+    assert result.created and result.reference.startswith("HO-")
+    assert tickets(services) == []  # delivered by the outbox, not inside the conversation's request
+    assert services.ticket_outbox.dispatch_due(services.db)["delivered"] == 1
+    [ticket] = tickets(services)
+    assert (ticket.queue, ticket.priority) == ("billing", "normal") or ticket.priority == "high"
+    everything = " ".join([ticket.transcript, ticket.summary, ticket.suggested_reply, ticket.labels, ticket.profile])
+    for pii in ("grace.hopper@example.org", "4111 1111 1111 1111", "7946 0958", "Grace Hopper"):
+        assert pii not in everything, pii
+    assert "<EMAIL_ADDRESS>" in ticket.transcript and "<CREDIT_CARD>" in ticket.transcript
+    assert "Customer wants: wants a refund (NLU 0.99)" in ticket.summary
+    assert "Bot tried: password_reset_form" in ticket.summary
+    assert "refund" in ticket.suggested_reply
+    assert {"intent:request_refund", "confidence:0.99", "channel:rest", "category:refund"} <= set(
+        json.loads(ticket.labels))
+    profile = json.loads(ticket.profile)
+    assert (profile["customer_id"], profile["plan"], profile["open_tickets"]) == ("AC-100002", "enterprise", 0)
+    with services.db.transaction() as session:
+        [handoff] = session.execute(select(HandoffRow)).scalars().all()
+        assert handoff.ticket_reference == f"FD-{ticket.id:05d}"
+
+
+def test_enterprise_and_vip_customers_get_a_higher_priority(services):
+    hand_off(services, request("a", intent="request_human", reason="customer_asked", customer_id="AC-100003"))
+    hand_off(services, request("b", intent="request_human", reason="customer_asked", customer_id="AC-100001"))
+    services.ticket_outbox.dispatch_due(services.db)
+    assert [t.priority for t in tickets(services)] == ["normal", "high"]  # team/standard, then business/vip
+
+
+def test_the_same_handoff_twice_creates_one_ticket(services):
+    first = hand_off(services, request())
+    second = hand_off(services, request())
+    another_turn = hand_off(services, request(sequence=3))  # still open: appended, not a new ticket
+    assert first.reference == second.reference == another_turn.reference
+    assert (first.created, second.created, another_turn.created) == (True, False, False)
+    services.ticket_outbox.dispatch_due(services.db)
+    assert len(tickets(services)) == 1
+
+
+def test_messages_written_while_waiting_are_appended(services, clock):
+    with services.db.transaction() as session:  # Rasa's SQL tracker-store table, as Rasa creates it
+        session.execute(text("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255), "
+                             "type_name VARCHAR(255), timestamp FLOAT, intent_name VARCHAR(255), "
+                             "action_name VARCHAR(255), data TEXT)"))
+    hand_off(services, request("waiting"))
+    later = (clock.now - datetime(1970, 1, 1)).total_seconds() + 60  # after the handoff
+    with services.db.transaction() as session:
+        for i, message in enumerate(["hello? anyone there", "my email is new.me@example.net"]):
+            session.execute(text("INSERT INTO events (id, sender_id, type_name, timestamp, data) "
+                                 "VALUES (:id, 'waiting', 'user', :ts, :data)"),
+                            {"id": 100 + i, "ts": later + i, "data": json.dumps({"text": message})})
+    assert services.handoff.sync_waiting_messages(services.db) == 2
+    assert services.handoff.sync_waiting_messages(services.db) == 0  # each message once
+    services.ticket_outbox.dispatch_due(services.db)
+    with services.db.transaction() as session:
+        comments = [c.body for c in session.execute(select(TicketCommentRow)).scalars()]
+    assert comments == ["Customer (waiting for an agent): hello? anyone there",
+                        "Customer (waiting for an agent): my email is <EMAIL_ADDRESS>"]
+
+
+def test_a_zendesk_outage_delays_the_ticket_and_loses_nothing(services, clock):
+    with ZendeskStandIn() as zendesk:
+        outbox = TicketOutbox(ZendeskTicketing(zendesk.url, zendesk.email, zendesk.api_token, timeout=1.0),
+                              clock=clock)
+        zendesk.stop()  # down for 30 s from the moment of the handoff
+        down_until = time.monotonic() + 30
+        hand_off(services, request("outage"))
+        attempts = 0
+        while time.monotonic() < down_until:
+            attempts += outbox.dispatch_due(services.db)["retried"]
+            time.sleep(0.5)
+        assert attempts >= 1 and zendesk.tickets == {}
+        zendesk.start()
+        zendesk.rate_limit_next(1, retry_after=1)  # and a 429 on the way back up
+        deadline = time.monotonic() + 120
+        while not zendesk.tickets and time.monotonic() < deadline:
+            with services.db.transaction() as session:  # don't wait out the back-off in a test
+                session.execute(text("UPDATE ticket_outbox SET next_attempt_at = '2000-01-01 00:00:00' "
+                                     "WHERE status = 'pending'"))
+            outbox.dispatch_due(services.db)
+            time.sleep(0.2)
+        assert len(zendesk.tickets) == 1
+        [ticket] = zendesk.tickets.values()
+        assert ticket["external_id"] == "outage:2" and "billing" in ticket["subject"]
+        # A retry after recovery finds the existing ticket instead of opening a second one.
+        with services.db.transaction() as session:
+            session.execute(text("UPDATE ticket_outbox SET status = 'pending', "
+                                 "next_attempt_at = '2000-01-01 00:00:00'"))
+        outbox.dispatch_due(services.db)
+        assert len(zendesk.tickets) == 1
