@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Float, ForeignKey, Integer, String, Text, and_, func, select, text, update
+from sqlalchemy import Column, DateTime, Float, ForeignKey, Integer, String, Text, func, select, text
 from sqlalchemy.orm import Session
 
 from frontdesk.agent_assist import ConversationFacts, suggest_reply, summarise
@@ -24,13 +24,13 @@ from frontdesk.audit import AuditLog, DecisionContext
 from frontdesk.crm import Crm
 from frontdesk.db import Database
 from frontdesk.handoff_policy import HandoffPolicy
+from frontdesk.outbox import claimed_due_rows
 from frontdesk.privacy import Redactor
 from frontdesk.schema import Base, utcnow
 from frontdesk.tickets import TicketDraft, TicketingBackend, TicketingRejected, TicketingUnavailable, TicketRef
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
 MAX_BACKOFF = timedelta(minutes=5)
 
 
@@ -260,28 +260,9 @@ class TicketOutbox:
         self.backend = backend
         self.clock = clock
 
-    def _claim(self, db: Database, row_id: int) -> bool:
-        now = self.clock()
-        with db.transaction() as session:
-            claimed = session.execute(
-                update(TicketOutboxRow)
-                .where(and_(TicketOutboxRow.id == row_id, TicketOutboxRow.status == "pending",
-                            TicketOutboxRow.next_attempt_at <= now))
-                .values(attempts=TicketOutboxRow.attempts + 1, next_attempt_at=now + LEASE)
-            )
-            return claimed.rowcount == 1
-
     def dispatch_due(self, db: Database, limit: int = 50) -> dict[str, int]:
         counts = {"delivered": 0, "retried": 0, "failed": 0}
-        with db.transaction() as session:
-            due = session.execute(
-                select(TicketOutboxRow.id).where(TicketOutboxRow.status == "pending",
-                                                 TicketOutboxRow.next_attempt_at <= self.clock())
-                .order_by(TicketOutboxRow.id).limit(limit)
-            ).scalars().all()
-        for row_id in due:
-            if not self._claim(db, row_id):
-                continue
+        for row_id in claimed_due_rows(db, TicketOutboxRow, self.clock(), limit):
             with db.transaction() as session:
                 row = session.get(TicketOutboxRow, row_id)
                 handoff = session.get(HandoffRow, row.handoff_id)

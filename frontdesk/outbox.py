@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 import smtplib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Column, DateTime, Integer, String, Text, and_, func, select, update
 from sqlalchemy.orm import Session
@@ -29,6 +29,29 @@ MAX_ATTEMPTS = 8
 # A claimed row is leased for this long: a worker that dies mid-send loses the lease, and the
 # message is retried by the next worker instead of being stuck.
 LEASE = timedelta(minutes=2)
+
+
+def claimed_due_rows(db: Database, model: Any, now: datetime, limit: int = 50) -> Iterator[int]:
+    """Ids of due outbox rows, each leased to this worker before it is yielded.
+
+    Shared by every outbox table (columns ``status``, ``attempts``, ``next_attempt_at``). The
+    conditional update is the lease: of several workers, exactly one gets each row, and a row
+    whose worker dies becomes due again when the lease ends.
+    """
+    with db.transaction() as session:
+        due = session.execute(
+            select(model.id).where(model.status == "pending", model.next_attempt_at <= now)
+            .order_by(model.id).limit(limit)
+        ).scalars().all()
+    for row_id in due:
+        with db.transaction() as session:
+            claimed = session.execute(
+                update(model)
+                .where(and_(model.id == row_id, model.status == "pending", model.next_attempt_at <= now))
+                .values(attempts=model.attempts + 1, next_attempt_at=now + LEASE)
+            )
+        if claimed.rowcount == 1:
+            yield row_id
 
 
 def backoff(attempts: int) -> timedelta:
@@ -119,35 +142,9 @@ class EmailOutbox:
         query = select(func.count()).select_from(OutboxEmailRow).where(OutboxEmailRow.status == "pending")
         return int(session.execute(query).scalar_one())
 
-    def _claim(self, db: Database, row_id: int) -> bool:
-        now = self.clock()
-        with db.transaction() as session:
-            result = session.execute(
-                update(OutboxEmailRow)
-                .where(
-                    and_(
-                        OutboxEmailRow.id == row_id,
-                        OutboxEmailRow.status == "pending",
-                        OutboxEmailRow.next_attempt_at <= now,
-                    )
-                )
-                .values(attempts=OutboxEmailRow.attempts + 1, next_attempt_at=now + LEASE)
-            )
-            return result.rowcount == 1
-
     def dispatch_due(self, db: Database, mailer: Mailer, limit: int = 50) -> DispatchReport:
-        now = self.clock()
-        with db.transaction() as session:
-            due = session.execute(
-                select(OutboxEmailRow.id)
-                .where(OutboxEmailRow.status == "pending", OutboxEmailRow.next_attempt_at <= now)
-                .order_by(OutboxEmailRow.id)
-                .limit(limit)
-            ).scalars().all()
         sent = retried = dropped = failed = 0
-        for row_id in due:
-            if not self._claim(db, row_id):
-                continue  # another worker has it
+        for row_id in claimed_due_rows(db, OutboxEmailRow, self.clock(), limit):
             with db.transaction() as session:
                 row = session.get(OutboxEmailRow, row_id)
                 assert row is not None
