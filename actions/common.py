@@ -14,10 +14,11 @@ log = logging.getLogger(__name__)
 
 
 class SafeAction(Action, abc.ABC):
-    """An action whose unexpected errors reach the customer as a polite message.
+    """An action whose unexpected errors hand the customer to a person.
 
     Without this, an exception in the action server makes Rasa log a stack trace and the
-    customer sees nothing at all.
+    customer sees nothing at all. When even the handoff fails (the database is down), the
+    customer gets a polite message saying to try again.
     """
 
     @abc.abstractmethod
@@ -35,6 +36,13 @@ class SafeAction(Action, abc.ABC):
             return await self.act(dispatcher, tracker, domain)
         except Exception:
             log.exception("action %s failed", self.name())
+        dispatcher.messages.clear()
+        try:
+            from actions.handoff import hand_off  # imported here: actions.handoff builds on this module
+
+            return hand_off(dispatcher, tracker, "action_failed")
+        except Exception:
+            log.exception("handoff after the failure of %s failed too", self.name())
             dispatcher.messages.clear()
             dispatcher.utter_message(response="utter_technical_problem")
             return []

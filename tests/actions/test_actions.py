@@ -192,12 +192,27 @@ async def test_the_same_handoff_twice_makes_one_ticket(live_services):
     assert len(handoffs(live_services)) == 1
 
 
+async def test_a_failing_action_hands_off(live_services, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("identity provider exploded")
+
+    monkeypatch.setattr(live_services.password_reset, "request_password_reset", broken)
+    dispatcher, events = await run(
+        ActionRequestPasswordReset(), tracker("boom", slots={"account_email": "ada.lovelace@example.com"})
+    )
+    assert ("pause", None) in names(events)
+    assert [m["response"] for m in dispatcher.messages] == ["utter_handoff"]
+    [handoff] = handoffs(live_services)
+    assert (handoff.conversation_id, handoff.reason) == ("boom", "action_failed")
+
+
 async def test_database_down_gets_a_polite_answer(monkeypatch, tmp_path):
     from frontdesk.services import build_services
     from frontdesk.settings import Settings
 
     broken = build_services(Settings(database_url="postgresql://nobody@127.0.0.1:1/none"))
     monkeypatch.setattr("actions.password_reset.get_services", lambda: broken)
+    monkeypatch.setattr("actions.handoff.get_services", lambda: broken)
     dispatcher, events = await run(
         ActionRequestPasswordReset(), tracker(slots={"account_email": "ada.lovelace@example.com"})
     )
