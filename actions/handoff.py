@@ -35,11 +35,20 @@ _BUTTON_TITLES = {
 }
 
 
+def _customer_text(text: str) -> str:
+    # A clicked button arrives as its payload ("/request_refund"): show the agent what was clicked.
+    if text.startswith("/"):
+        intent = text[1:].split("{", 1)[0]
+        title = "Talk to a person" if intent == "request_human" else _BUTTON_TITLES.get(intent, intent)
+        return f"[clicked] {title}"
+    return text
+
+
 def _turns(tracker: Tracker) -> list[Turn]:
     turns = []
     for event in tracker.events:
         if event.get("event") == "user" and event.get("text"):
-            turns.append(Turn("customer", event["text"]))
+            turns.append(Turn("customer", _customer_text(event["text"])))
         elif event.get("event") == "bot" and event.get("text"):
             turns.append(Turn("bot", event["text"]))
     return turns

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -182,6 +183,13 @@ async def test_second_miss_hands_off_with_the_best_guess(live_services):
     assert dispatcher.messages[0]["response"] == "utter_handoff_unclear"
     [handoff] = handoffs(live_services)
     assert (handoff.reason, handoff.intent, handoff.confidence) == ("low_nlu_confidence", "request_refund", 0.41)
+
+
+async def test_a_clicked_button_reads_as_its_title_on_the_ticket(live_services):
+    t = tracker("clicked", text="/request_refund", intent="request_refund")
+    await run(ActionHandoff(), t)
+    [handoff] = handoffs(live_services)
+    assert "customer: [clicked] A refund" in json.loads(handoff.draft)["transcript"]
 
 
 async def test_the_same_handoff_twice_makes_one_ticket(live_services):
