@@ -24,7 +24,7 @@ from frontdesk.audit import AuditLog, DecisionContext
 from frontdesk.crm import Crm
 from frontdesk.db import Database
 from frontdesk.handoff_policy import HandoffPolicy
-from frontdesk.outbox import claimed_due_rows
+from frontdesk.outbox import DeliveryColumns, claimed_due_rows
 from frontdesk.privacy import Redactor
 from frontdesk.schema import Base, utcnow
 from frontdesk.tickets import TicketDraft, TicketingBackend, TicketingRejected, TicketingUnavailable, TicketRef
@@ -59,19 +59,14 @@ class HandoffRow(Base):
     last_synced_event_id = Column(Integer, nullable=False, default=0)
 
 
-class TicketOutboxRow(Base):
+class TicketOutboxRow(DeliveryColumns, Base):
     __tablename__ = "ticket_outbox"
 
     id = Column(Integer, primary_key=True, autoincrement=True)
     handoff_id = Column(Integer, ForeignKey("handoffs.id"), nullable=False, index=True)
     operation = Column(String(10), nullable=False)  # create | comment
     body = Column(Text, nullable=True)  # comment text, redacted
-    status = Column(String(16), nullable=False, default="pending", index=True)
-    attempts = Column(Integer, nullable=False, default=0)
-    next_attempt_at = Column(DateTime, nullable=False, default=utcnow)
-    created_at = Column(DateTime, nullable=False, default=utcnow)
     done_at = Column(DateTime, nullable=True)
-    last_error = Column(Text, nullable=True)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=2)
 
 
-def claimed_due_rows(db: Database, model: Any, now: datetime, limit: int = 50) -> Iterator[int]:
+def claimed_due_rows(db: Database, model: type[Any], now: datetime, limit: int = 50) -> Iterator[int]:
     """Ids of due outbox rows, each leased to this worker before it is yielded.
 
     Shared by every outbox table (columns ``status``, ``attempts``, ``next_attempt_at``). The
@@ -58,18 +58,23 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(15 * 2 ** max(attempts - 1, 0), 1800))
 
 
-class OutboxEmailRow(Base):
+class DeliveryColumns:
+    """The columns every outbox table shares, which ``claimed_due_rows`` works on."""
+
+    status = Column(String(16), nullable=False, default="pending", index=True)
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(DateTime, nullable=False, default=utcnow)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    last_error = Column(Text, nullable=True)
+
+
+class OutboxEmailRow(DeliveryColumns, Base):
     __tablename__ = "outbox_emails"
 
     id = Column(Integer, primary_key=True, autoincrement=True)
     kind = Column(String(40), nullable=False)
     account_id = Column(String(16), nullable=True, index=True)
-    status = Column(String(16), nullable=False, default="pending", index=True)
-    attempts = Column(Integer, nullable=False, default=0)
-    next_attempt_at = Column(DateTime, nullable=False, default=utcnow)
-    created_at = Column(DateTime, nullable=False, default=utcnow)
     sent_at = Column(DateTime, nullable=True)
-    last_error = Column(Text, nullable=True)
 
 
 @dataclass(frozen=True)
