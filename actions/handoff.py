@@ -82,6 +82,7 @@ def handoff_request(tracker: Tracker, reason: str) -> HandoffRequest:
         collected={s: str(v) for s in _AGENT_SLOTS if (v := tracker.get_slot(s))},
         entities=[(e.get("entity", "?"), str(e.get("value", ""))) for e in latest.get("entities") or []],
         bot_tried=_bot_tried(tracker),
+        customer_id=tracker.get_slot("customer_id"),
     )
 
 

@@ -72,6 +72,20 @@ def cmd_accounts_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_accounts_token(settings: Settings, args: argparse.Namespace) -> int:
+    """Signs a customer token as the support site would (shared-secret mode), for trying the
+    authenticated chat by hand: pass it as ``metadata.customer_token`` on the first message."""
+    from frontdesk.customer_token import CustomerTokenVerifier, TokenRejected
+
+    try:
+        token = CustomerTokenVerifier(settings.customer_token).mint(args.account_id, args.ttl * 60)
+    except TokenRejected:
+        print("CUSTOMER_TOKEN_SECRET is not set: only the support site can sign tokens", file=sys.stderr)
+        return 2
+    print(json.dumps({"customer_token": token}) if args.json else token)
+    return 0
+
+
 def cmd_audit_list(settings: Settings, args: argparse.Namespace) -> int:
     from frontdesk.services import build_services
 
@@ -178,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     accounts = domains.add_parser("accounts", help="customer accounts").add_subparsers(dest="cmd", required=True)
     command(accounts, "list", cmd_accounts_list, "list accounts", listing=True)
+    token = command(accounts, "token", cmd_accounts_token, "sign a customer token (development, shared secret)")
+    token.add_argument("account_id")
+    token.add_argument("--ttl", type=int, default=15, help="minutes the token is valid")
+    token.add_argument("--json", action="store_true")
 
     audit = domains.add_parser("audit", help="the audit trail").add_subparsers(dest="cmd", required=True)
     audit_list = command(audit, "list", cmd_audit_list, "list automated decisions", listing=True)

@@ -167,7 +167,6 @@ class HandoffService:
     def _draft(self, session: Session, request: HandoffRequest) -> HandoffRow:
         now = self.clock()
         category = self.policy.category(request.intent)
-        queue = self.policy.queue_for(request.intent)
         open_tickets = 0
         profile = None
         if request.customer_id:
@@ -176,6 +175,7 @@ class HandoffService:
                     HandoffRow.customer_id == request.customer_id, HandoffRow.status == "open")
             ).scalar_one())
             profile = self.crm.profile(session, request.customer_id, open_tickets=open_tickets)
+        queue = self.policy.queue_for(request.intent, profile.plan if profile else None)
         priority = self.policy.priority(category, profile.tier if profile else None, profile.plan if profile else None)
         redact = self.redactor.redact
         transcript_lines = [f"{t.speaker}: {redact(t.text)}" for t in request.turns]

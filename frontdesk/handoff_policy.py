@@ -5,7 +5,7 @@ It is data (``handoff.yml``) so that a support lead can change queues and SLAs w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,8 @@ class HandoffPolicy:
     raise_for_tiers: frozenset[str]
     raise_for_plans: frozenset[str]
     hours: BusinessHours
+    # plan -> {queue: dedicated queue}: the customer's context can re-route a ticket.
+    routing_by_plan: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> HandoffPolicy:
@@ -69,6 +71,11 @@ class HandoffPolicy:
         unknown = set(routing.values()) - set(queues)
         if unknown or "default" not in routing:
             raise ValueError(f"{path}: routing needs a default and known queues (unknown: {sorted(unknown)})")
+        by_plan = {str(plan): {str(k): str(v) for k, v in table.items()}
+                   for plan, table in (raw.get("routing_by_plan") or {}).items()}
+        unknown = {q for table in by_plan.values() for q in (*table, *table.values())} - set(queues)
+        if unknown:
+            raise ValueError(f"{path}: routing_by_plan names unknown queues: {sorted(unknown)}")
         prio = raw.get("priority", {})
         hours = raw["business_hours"]
         return cls(
@@ -85,6 +92,7 @@ class HandoffPolicy:
                 opens=time.fromisoformat(hours["open"]),
                 closes=time.fromisoformat(hours["close"]),
             ),
+            routing_by_plan=by_plan,
         )
 
     def is_mandatory(self, intent: str | None) -> bool:
@@ -93,8 +101,9 @@ class HandoffPolicy:
     def category(self, intent: str | None) -> str | None:
         return self.mandatory_human.get(intent or "")
 
-    def queue_for(self, intent: str | None) -> Queue:
-        return self.queues[self.routing.get(intent or "", self.routing["default"])]
+    def queue_for(self, intent: str | None, plan: str | None = None) -> Queue:
+        name = self.routing.get(intent or "", self.routing["default"])
+        return self.queues[self.routing_by_plan.get(plan or "", {}).get(name, name)]
 
     def priority(self, category: str | None, tier: str | None, plan: str | None) -> str:
         base = self.priority_by_category.get(category or "", self.default_priority)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from frontdesk.audit import AuditLog
 from frontdesk.crm import SqlCrm
+from frontdesk.customer_token import CustomerBinding, CustomerTokenVerifier
 from frontdesk.db import Database
 from frontdesk.escalation import Escalations
 from frontdesk.handoff import HandoffService, TicketOutbox
@@ -35,6 +36,7 @@ class Services:
     password_reset: PasswordResetService
     handoff: HandoffService
     ticket_outbox: TicketOutbox
+    customer_binding: CustomerBinding
 
 
 def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -> Services:
@@ -62,6 +64,7 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -
         password_reset=password_reset,
         handoff=handoff,
         ticket_outbox=TicketOutbox(ticketing_backend(settings, db), clock=clock),
+        customer_binding=CustomerBinding(CustomerTokenVerifier(settings.customer_token), identity, audit),
     )
 
 
@@ -70,7 +73,8 @@ def ticketing_backend(settings: Settings, db: Database) -> TicketingBackend:
         from frontdesk.zendesk import ZendeskTicketing
 
         zendesk = settings.zendesk
-        return ZendeskTicketing(zendesk.base_url, zendesk.email, zendesk.api_token)
+        return ZendeskTicketing(zendesk.base_url, zendesk.email, zendesk.api_token,
+                                custom_fields=zendesk.custom_fields, group_ids=zendesk.group_ids)
     return SqlTicketing(db)
 
 

@@ -68,11 +68,46 @@ class ResetPolicy:
     email_max_age_minutes: int = 60
 
 
+def _id_map(env: Mapping[str, str], name: str) -> dict[str, int]:
+    """``"summary=360001,queue=360002"`` -> {"summary": 360001, "queue": 360002}."""
+    result: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in env.get(name, "").split(","))):
+        key, _, value = item.partition("=")
+        if not key.strip() or not value.strip().isdigit():
+            raise SettingsError(f"{name} must look like name=123,other=456; got {item!r}")
+        result[key.strip()] = int(value)
+    return result
+
+
 @dataclass(frozen=True)
 class ZendeskSettings:
     base_url: str = ""
     email: str = ""
     api_token: str = ""
+    # Our field names (summary, suggested_reply, conversation_id, queue) -> Zendesk custom field ids.
+    custom_fields: dict[str, int] = field(default_factory=dict)
+    # Our queue names -> Zendesk group ids, so a ticket lands with the right team.
+    group_ids: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CustomerTokenSettings:
+    """How the support site vouches for a logged-in customer: a signed JWT in the chat metadata.
+
+    Either a shared secret (HS256) or the site's public key (RS256/ES256, PEM text or a file path).
+    Neither set means the widget runs anonymous only and every token is refused.
+    """
+
+    secret: str = ""
+    public_key: str = ""
+    issuer: str = ""
+    audience: str = ""
+    leeway_seconds: int = 30
+    max_lifetime_minutes: int = 24 * 60  # a token valid for longer than this is refused
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.secret or self.public_key)
 
 
 @dataclass(frozen=True)
@@ -93,6 +128,7 @@ class Settings:
     # "embedded" keeps tickets in the app database; "zendesk" sends them to Zendesk.
     ticketing_backend: str = "embedded"
     zendesk: ZendeskSettings = field(default_factory=ZendeskSettings)
+    customer_token: CustomerTokenSettings = field(default_factory=CustomerTokenSettings)
 
     @property
     def is_production(self) -> bool:
@@ -142,11 +178,31 @@ class Settings:
             base_url=env.get("ZENDESK_URL", "").rstrip("/"),
             email=env.get("ZENDESK_EMAIL", ""),
             api_token=env.get("ZENDESK_API_TOKEN", ""),
+            custom_fields=_id_map(env, "ZENDESK_CUSTOM_FIELDS"),
+            group_ids=_id_map(env, "ZENDESK_GROUP_IDS"),
         )
         if backend not in {"embedded", "zendesk"}:
             raise SettingsError(f"TICKETING_BACKEND must be embedded or zendesk, got {backend!r}")
         if backend == "zendesk" and not (zendesk.base_url and zendesk.email and zendesk.api_token):
             raise SettingsError("TICKETING_BACKEND=zendesk needs ZENDESK_URL, ZENDESK_EMAIL and ZENDESK_API_TOKEN")
+        public_key = env.get("CUSTOMER_TOKEN_PUBLIC_KEY", "")
+        if public_key and not public_key.lstrip().startswith("-----BEGIN"):
+            try:
+                public_key = Path(public_key).read_text()
+            except OSError as exc:
+                raise SettingsError(f"CUSTOMER_TOKEN_PUBLIC_KEY: cannot read {public_key!r}: {exc}") from exc
+        customer_token = CustomerTokenSettings(
+            secret=env.get("CUSTOMER_TOKEN_SECRET", ""),
+            public_key=public_key,
+            issuer=env.get("CUSTOMER_TOKEN_ISSUER", ""),
+            audience=env.get("CUSTOMER_TOKEN_AUDIENCE", ""),
+            leeway_seconds=_int(env, "CUSTOMER_TOKEN_LEEWAY_SECONDS", CustomerTokenSettings.leeway_seconds),
+            max_lifetime_minutes=_int(
+                env, "CUSTOMER_TOKEN_MAX_LIFETIME_MINUTES", CustomerTokenSettings.max_lifetime_minutes, 1
+            ),
+        )
+        if customer_token.secret and len(customer_token.secret) < 32:
+            raise SettingsError("CUSTOMER_TOKEN_SECRET must be at least 32 characters")
         return cls(
             env=deployment,
             database_url=env.get("FRONTDESK_DATABASE_URL") or cls.database_url,
@@ -163,4 +219,5 @@ class Settings:
             handoff_config=Path(env.get("FRONTDESK_HANDOFF_CONFIG") or cls.handoff_config),
             ticketing_backend=backend,
             zendesk=zendesk,
+            customer_token=customer_token,
         )

@@ -3,11 +3,14 @@
 Rasa's stock REST channel accepts a missing sender (every such message then lands in one shared
 "default" conversation), runs NLU on megabytes of text (tens of seconds of CPU per message) and
 logs message text on errors. ``BoundedRestInput`` answers those cases itself, clearly, and
-otherwise behaves exactly like Rasa's REST channel at the same URL.
+otherwise behaves like Rasa's REST channel at the same URL. It also passes the body's optional
+``metadata`` object to the dialogue engine (the stock channel drops it), which is how a REST
+client sends the support site's signed customer token (``{"metadata": {"customer_token": …}}``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
@@ -24,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000
 MAX_SENDER_CHARS = 128
+MAX_METADATA_CHARS = 8192
 TOO_LONG = (
     f"That message is too long for me (over {MAX_MESSAGE_CHARS:,} characters). Please send a shorter "
     'summary of what you need, or say "agent" to reach a person.'
@@ -66,6 +70,10 @@ class BoundedRestInput(RestInput):
                 return response.json({"error": "the body must be a JSON object"}, status=400)
             sender, text = body.get("sender"), body.get("message")
             problem, reply = check_message(sender, text)
+            metadata = body.get("metadata")
+            oversized = metadata is not None and len(json.dumps(metadata)) > MAX_METADATA_CHARS
+            if oversized or (metadata is not None and not isinstance(metadata, dict)):
+                problem = f"'metadata' must be a JSON object of at most {MAX_METADATA_CHARS} characters"
             if problem:
                 return response.json({"error": problem}, status=400)
             if reply:
@@ -74,7 +82,7 @@ class BoundedRestInput(RestInput):
             try:
                 await on_new_message(
                     UserMessage(text, collector, sender, input_channel=self.name(),
-                                metadata=self.get_metadata(request))
+                                metadata=metadata)
                 )
             except CancelledError:
                 log.error("rest: message handling timed out (sender %s)", sender)

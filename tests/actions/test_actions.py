@@ -226,3 +226,43 @@ async def test_database_down_gets_a_polite_answer(monkeypatch, tmp_path):
     )
     assert [m["response"] for m in dispatcher.messages] == ["utter_technical_problem"]
     assert events == []
+
+
+@pytest.fixture
+def signing_site(live_services, monkeypatch):
+    """The support site signs tokens with a shared secret the bot is configured with."""
+    from frontdesk.customer_token import CustomerBinding, CustomerTokenVerifier
+    from frontdesk.settings import CustomerTokenSettings
+
+    verifier = CustomerTokenVerifier(CustomerTokenSettings(secret="k" * 40))
+    binding = CustomerBinding(verifier, live_services.identity, live_services.audit)
+    monkeypatch.setattr(live_services, "customer_binding", binding)
+    monkeypatch.setattr("actions.session.get_services", lambda: live_services)
+    return verifier
+
+
+def session_tracker(metadata: Any) -> Tracker:
+    return Tracker("conv-session", {"session_started_metadata": metadata}, {}, [], False, None, {}, "action_listen")
+
+
+async def test_a_signed_token_binds_the_session_to_the_customer(signing_site):
+    from actions.session import ActionSessionStart
+
+    _, events = await run(ActionSessionStart(), session_tracker({"customer_token": signing_site.mint("AC-100002")}))
+    assert names(events) == [("session_started", None), ("slot", "customer_id"), ("action", "action_listen")]
+    assert events[1]["value"] == "AC-100002"
+
+
+@pytest.mark.parametrize("metadata", [None, {}, {"customer_token": "forged"}, "junk", {"customer_token": 42}])
+async def test_without_a_valid_token_the_session_stays_anonymous(signing_site, metadata):
+    from actions.session import ActionSessionStart
+
+    _, events = await run(ActionSessionStart(), session_tracker(metadata))
+    assert names(events) == [("session_started", None), ("action", "action_listen")]
+
+
+async def test_a_bound_customer_s_handoff_carries_their_profile(live_services):
+    t = tracker(text="agent please", intent="request_human", slots={"customer_id": "AC-100001"})
+    await run(ActionHandoff(), t)
+    [handoff] = handoffs(live_services)
+    assert (handoff.customer_id, handoff.priority) == ("AC-100001", "high")  # VIP

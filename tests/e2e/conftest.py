@@ -5,6 +5,7 @@ stop every process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,12 +19,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from frontdesk.customer_token import CustomerTokenVerifier
 from frontdesk.db import dispose_engines
+from frontdesk.settings import CustomerTokenSettings
 from tests.conftest import SmtpSink, create_postgres_database, drop_postgres_database, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "frontdesk.tar.gz"
 BIN = Path(sys.executable).parent
+CUSTOMER_TOKEN_SECRET = "e2e-support-site-signing-secret-0123456789"
 
 
 @dataclass
@@ -36,36 +40,37 @@ class Stack:
     timings: dict[str, float]
     backend: str
 
-    def say(self, sender: str, message: str) -> list[dict]:
+    def say(self, sender: str, message: str, metadata: dict | None = None) -> list[dict]:
         started = time.perf_counter()
-        reply = httpx.post(f"{self.rasa_url}/webhooks/rest/webhook",
-                           json={"sender": sender, "message": message}, timeout=30)
+        body = {"sender": sender, "message": message, **({"metadata": metadata} if metadata else {})}
+        reply = httpx.post(f"{self.rasa_url}/webhooks/rest/webhook", json=body, timeout=30)
         self.timings.setdefault(message, time.perf_counter() - started)
         assert reply.status_code == 200, reply.text
         return reply.json()
 
-    def texts(self, sender: str, message: str) -> list[str]:
-        return [m.get("text", "") for m in self.say(sender, message)]
+    def customer_token(self, account_id: str) -> str:
+        """A token as the support site signs it for a logged-in customer."""
+        settings = CustomerTokenSettings(secret=CUSTOMER_TOKEN_SECRET)
+        return CustomerTokenVerifier(settings).mint(account_id)
+
+    def texts(self, sender: str, message: str, metadata: dict | None = None) -> list[str]:
+        return [m.get("text", "") for m in self.say(sender, message, metadata)]
 
 
-@pytest.fixture(scope="package", params=["embedded", pytest.param("postgres+redis", marks=pytest.mark.postgres)])
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The embedded defaults (SQLite, in-memory lock store), then what production runs
-    (PostgreSQL tracker store and app database, Redis lock store)."""
+@contextlib.contextmanager
+def running_stack(name: str, workdir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """`frontdesk serve` with a real SMTP server, on free ports; Ctrl-C on the way out must stop
+    every process cleanly. ``name`` labels the timings report."""
     from aiosmtpd.controller import Controller
 
     if not MODEL.exists():
         pytest.fail(f"{MODEL} is missing: run `make train` (make test does it)")
-    workdir = tmp_path_factory.mktemp("e2e")
     sink = SmtpSink("127.0.0.1", free_port())
     controller = Controller(sink, hostname=sink.host, port=sink.port)
     controller.start()
-    ports = {name: free_port() for name in ("rasa", "actions", "web")}
-    database_url = f"sqlite:///{workdir / 'frontdesk.db'}"
-    extra_env: dict[str, str] = {}
-    if request.param == "postgres+redis":
-        database_url = create_postgres_database(f"frontdesk_e2e_{workdir.name[-8:]}")
-        extra_env["FRONTDESK_REDIS_URL"] = "redis://127.0.0.1:6379/1"
+    ports = {port: free_port() for port in ("rasa", "actions", "web")}
+    extra_env = dict(extra_env or {})
+    database_url = extra_env.pop("FRONTDESK_DATABASE_URL", f"sqlite:///{workdir / 'frontdesk.db'}")
     env = {
         **os.environ,
         "FRONTDESK_DATABASE_URL": database_url,
@@ -75,6 +80,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         "SMTP_HOST": sink.host,
         "SMTP_PORT": str(sink.port),
         "OUTBOX_POLL_SECONDS": "1",
+        "CUSTOMER_TOKEN_SECRET": CUSTOMER_TOKEN_SECRET,
         **extra_env,
     }
     for command in (["db", "upgrade"], ["db", "seed"]):
@@ -85,21 +91,21 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     rasa_url = f"http://127.0.0.1:{ports['rasa']}"
     deadline = time.monotonic() + 300
     started = time.perf_counter()
-    while True:
-        assert process.poll() is None, (workdir / "serve.log").read_text()[-5000:]
-        try:
-            if httpx.get(f"{rasa_url}/", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the stack did not start in 300 s"
-        time.sleep(0.5)
-    stack = Stack(rasa_url, f"http://localhost:{ports['web']}", database_url, sink, process,
-                  {"startup_seconds": time.perf_counter() - started}, request.param)
-    yield stack
-    # Ctrl-C stops every process, cleanly.
-    process.send_signal(signal.SIGINT)
     try:
+        while True:
+            assert process.poll() is None, (workdir / "serve.log").read_text()[-5000:]
+            try:
+                if httpx.get(f"{rasa_url}/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the stack did not start in 300 s"
+            time.sleep(0.5)
+        stack = Stack(rasa_url, f"http://localhost:{ports['web']}", database_url, sink, process,
+                      {"startup_seconds": time.perf_counter() - started}, name)
+        yield stack
+        # Ctrl-C stops every process, cleanly.
+        process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0, (workdir / "serve.log").read_text()[-3000:]
         for url in (f"{rasa_url}/", f"{stack.web_url}/healthz"):
             with pytest.raises(httpx.ConnectError):
@@ -107,13 +113,27 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     finally:
         if process.poll() is None:
             process.kill()
-    controller.stop()
-    log.close()
-    dispose_engines()
-    if database_url.startswith("postgresql"):
-        drop_postgres_database(database_url)
-    report = ROOT / "reports" / f"e2e_timings_{request.param.replace('+', '_')}.json"
+            process.wait(timeout=30)
+        controller.stop()
+        log.close()
+        dispose_engines()
+    report = ROOT / "reports" / f"e2e_timings_{name.replace('+', '_')}.json"
     report.parent.mkdir(exist_ok=True)
     report.write_text(json.dumps(stack.timings, indent=2))
 
 
+@pytest.fixture(scope="package", params=["embedded", pytest.param("postgres+redis", marks=pytest.mark.postgres)])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The embedded defaults (SQLite, in-memory lock store), then what production runs
+    (PostgreSQL tracker store and app database, Redis lock store)."""
+    workdir = tmp_path_factory.mktemp("e2e")
+    extra_env: dict[str, str] = {}
+    if request.param == "postgres+redis":
+        extra_env["FRONTDESK_DATABASE_URL"] = create_postgres_database(f"frontdesk_e2e_{workdir.name[-8:]}")
+        extra_env["FRONTDESK_REDIS_URL"] = "redis://127.0.0.1:6379/1"
+    try:
+        with running_stack(request.param, workdir, extra_env) as stack:
+            yield stack
+    finally:
+        if "FRONTDESK_DATABASE_URL" in extra_env:
+            drop_postgres_database(extra_env["FRONTDESK_DATABASE_URL"])

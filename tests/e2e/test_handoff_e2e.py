@@ -30,15 +30,23 @@ def wait_for(stack: Stack, query: str, params: dict, timeout: float = 30) -> lis
 
 
 def test_two_unclear_messages_hand_off_to_one_ready_ticket(stack: Stack):
-    first = stack.say("e2e-unclear", UNCLEAR[0])
+    # A logged-in customer: the support site's signed token rides on the first message.
+    first = stack.say("e2e-unclear", UNCLEAR[0], metadata={"customer_token": stack.customer_token("AC-100001")})
     assert "not sure I understood" in first[0]["text"] or "not something I can help" in first[0]["text"], first
     assert any(b["payload"] == "/request_human" for b in first[0].get("buttons", []))
     second = stack.texts("e2e-unclear", UNCLEAR[1])
     assert any("Your reference is HO-" in t for t in second), second
 
     [ticket] = wait_for(stack, "SELECT t.id, t.queue, t.priority, t.transcript, t.summary, t.suggested_reply, "
-                        "t.labels FROM tickets t WHERE t.conversation_id = :c", {"c": "e2e-unclear"})
+                        "t.labels, t.customer_id, t.profile FROM tickets t WHERE t.conversation_id = :c",
+                        {"c": "e2e-unclear"})
     assert ticket.queue == "general"
+    # The verified customer's CRM profile rides on the ticket; a VIP tier raises the priority.
+    assert ticket.customer_id == "AC-100001"
+    profile = json.loads(ticket.profile)
+    assert profile["tier"] == "vip" and profile["plan"] == "business" and profile["company"]
+    assert "email" not in profile and "Lovelace" not in ticket.profile
+    assert ticket.priority == "high"
     assert "0207 946 0958" not in ticket.transcript and "<PHONE_NUMBER>" in ticket.transcript
     assert "could not understand the request twice" in ticket.summary
     assert ticket.suggested_reply.startswith("Hi,")
@@ -61,3 +69,14 @@ def test_a_refund_goes_to_a_person_even_when_the_bot_is_sure(stack: Stack):
     assert audit.intent == "request_refund" and audit.confidence >= 0.9
     [ticket] = wait_for(stack, "SELECT queue, labels FROM tickets WHERE conversation_id = 'e2e-refund'", {})
     assert ticket.queue == "billing" and "category:refund" in json.loads(ticket.labels)
+
+
+def test_the_customer_cannot_bind_themselves_by_typing_an_id(stack: Stack):
+    """Only a verified token binds a customer: a forged button payload or a bad token does not."""
+    stack.say("e2e-forged", "/request_human{\"customer_id\": \"AC-100002\"}",
+              metadata={"customer_token": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJBQy0xMDAwMDIifQ."})
+    [ticket] = wait_for(stack, "SELECT customer_id, profile FROM tickets WHERE conversation_id = 'e2e-forged'", {})
+    assert ticket.customer_id is None and json.loads(ticket.profile) == {}
+    [audit] = wait_for(stack, "SELECT reason FROM audit_records WHERE conversation_id = 'e2e-forged' "
+                       "AND decision = 'customer.token_rejected'", {})
+    assert audit.reason == "malformed"

@@ -103,7 +103,8 @@ def test_an_expired_link_is_refused(stack: Stack):
 def test_bad_requests_get_clear_answers(stack: Stack):
     url = f"{stack.rasa_url}/webhooks/rest/webhook"
     for body in (b"{not json", b"[1, 2]", b'{"message": "hi"}', b'{"sender": "", "message": "hi"}',
-                 b'{"sender": "x", "message": 42}'):
+                 b'{"sender": "x", "message": 42}', b'{"sender": "x", "message": "hi", "metadata": "token"}',
+                 b'{"sender": "x", "message": "hi", "metadata": {"k": "' + b"v" * 9000 + b'"}}'):
         refused = httpx.post(url, content=body, timeout=30)
         assert refused.status_code == 400 and "error" in refused.json(), body
     empty = httpx.post(url, json={"sender": "e2e-bad", "message": "   "}, timeout=30)

@@ -70,6 +70,14 @@ def test_enterprise_and_vip_customers_get_a_higher_priority(services):
     assert [t.priority for t in tickets(services)] == ["normal", "high"]  # team/standard, then business/vip
 
 
+def test_the_customer_profile_can_reroute_a_ticket(services):
+    hand_off(services, request("anon", intent="request_human", reason="customer_asked"))
+    hand_off(services, request("ent", intent="request_human", reason="customer_asked", customer_id="AC-100002"))
+    hand_off(services, request("ent-refund", customer_id="AC-100002"))  # specialist queues stay
+    services.ticket_outbox.dispatch_due(services.db)
+    assert [t.queue for t in tickets(services)] == ["general", "enterprise_success", "billing"]
+
+
 def test_the_same_handoff_twice_creates_one_ticket(services):
     first = hand_off(services, request())
     second = hand_off(services, request())

@@ -54,3 +54,14 @@ def test_bad_settings_name_the_variable(env):
 def test_bad_redis_url_is_refused():
     with pytest.raises(SettingsError):
         rasa_environment(Settings.from_env({"FRONTDESK_REDIS_URL": "cache:6379"}))
+
+
+def test_zendesk_field_and_group_ids_are_read_and_checked():
+    env = {"TICKETING_BACKEND": "zendesk", "ZENDESK_URL": "https://acme.zendesk.com/", "ZENDESK_EMAIL": "bot@acme.test",
+           "ZENDESK_API_TOKEN": "t", "ZENDESK_CUSTOM_FIELDS": "summary=360001, queue=360002",
+           "ZENDESK_GROUP_IDS": "billing=20"}
+    zendesk = Settings.from_env(env).zendesk
+    assert (zendesk.base_url, zendesk.custom_fields, zendesk.group_ids) == (
+        "https://acme.zendesk.com", {"summary": 360001, "queue": 360002}, {"billing": 20})
+    with pytest.raises(SettingsError, match="ZENDESK_GROUP_IDS"):
+        Settings.from_env({**env, "ZENDESK_GROUP_IDS": "billing=twenty"})

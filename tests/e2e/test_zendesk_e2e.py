@@ -1,0 +1,90 @@
+"""End to end on what production runs (PostgreSQL, Redis) with tickets going to Zendesk: the
+real Rasa and action servers, the Zendesk adapter, and a local stand-in of the Zendesk API that
+is down while the customer is handed off. The customer is told their reference at once; the
+ticket reaches Zendesk after it recovers, once, with the customer's profile, and what the
+customer writes while waiting follows it as comments."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text
+
+from frontdesk.db import Database
+from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.e2e.conftest import Stack, running_stack
+from tests.standins.zendesk import ZendeskStandIn
+
+pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.postgres]
+
+FIELDS = {"summary": 360001, "suggested_reply": 360002, "conversation_id": 360003, "queue": 360004}
+GROUPS = {"billing": 20, "disputes": 21, "general": 22, "enterprise_success": 23}
+
+
+@pytest.fixture(scope="module")
+def zendesk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, ZendeskStandIn]]:
+    workdir = tmp_path_factory.mktemp("e2e-zendesk")
+    database_url = create_postgres_database(f"frontdesk_e2e_zd_{workdir.name[-8:]}")
+    env = {
+        "FRONTDESK_DATABASE_URL": database_url,
+        "FRONTDESK_REDIS_URL": "redis://127.0.0.1:6379/2",
+        "TICKETING_BACKEND": "zendesk",
+        "ZENDESK_CUSTOM_FIELDS": ",".join(f"{name}={field}" for name, field in FIELDS.items()),
+        "ZENDESK_GROUP_IDS": ",".join(f"{name}={group}" for name, group in GROUPS.items()),
+    }
+    try:
+        with ZendeskStandIn() as zendesk:
+            env.update(ZENDESK_URL=zendesk.url, ZENDESK_EMAIL=zendesk.email, ZENDESK_API_TOKEN=zendesk.api_token)
+            with running_stack("zendesk", workdir, env) as stack:
+                yield stack, zendesk
+    finally:
+        drop_postgres_database(database_url)
+
+
+def handoff_row(stack: Stack, conversation: str):
+    with Database(stack.database_url).transaction() as session:
+        return session.execute(text(
+            "SELECT h.ticket_reference, o.attempts, o.last_error FROM handoffs h "
+            "JOIN ticket_outbox o ON o.handoff_id = h.id AND o.operation = 'create' "
+            "WHERE h.conversation_id = :c"), {"c": conversation}).one()
+
+
+def test_a_handoff_during_a_zendesk_outage_reaches_zendesk_once_when_it_recovers(zendesk_stack):
+    stack, zendesk = zendesk_stack
+    conversation = "e2e-zendesk-refund"
+    zendesk.stop()  # the outage starts before the customer writes
+    outage_started = time.monotonic()
+    token = stack.customer_token("AC-100002")  # enterprise plan, standard tier
+    replies = stack.texts(conversation, "I want a refund", metadata={"customer_token": token})
+    assert any("Your reference is HO-" in r for r in replies), replies
+    # Paused: the bot says nothing; the message (with a card number) waits for the ticket.
+    assert stack.say(conversation, "still there? my card is 4111 1111 1111 1111") == []
+
+    time.sleep(max(0.0, 12 - (time.monotonic() - outage_started)))
+    reference, attempts, last_error = handoff_row(stack, conversation)
+    assert reference is None and attempts >= 2 and last_error, (reference, attempts, last_error)
+    assert zendesk.tickets == {}
+    zendesk.start()  # recovery, on the same address
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        tickets = list(zendesk.tickets.values())
+        if tickets and len(tickets[0]["comments"]) >= 2:
+            break
+        time.sleep(0.5)
+    [ticket] = tickets  # exactly one, despite the retries
+    assert ticket["external_id"] == f"{conversation}:1"
+    assert ticket["priority"] == "high"  # normal for a refund, one step up for an enterprise plan
+    assert ticket["group_id"] == GROUPS["billing"]
+    assert {"intent:request_refund", "category:refund", "channel:rest"} <= set(ticket["tags"])
+    fields = {f["id"]: f["value"] for f in ticket["custom_fields"]}
+    assert fields[FIELDS["queue"]] == "billing" and fields[FIELDS["conversation_id"]] == conversation
+    assert "refund" in fields[FIELDS["summary"]] and fields[FIELDS["suggested_reply"]].startswith("Hi,")
+    note, waiting = ticket["comments"]
+    assert note["public"] is False and waiting["public"] is False
+    assert "Customer: AC-100002" in note["body"] and "plan: enterprise" in note["body"]
+    assert "Grace Hopper" not in note["body"] and "grace.hopper@example.org" not in note["body"]
+    assert "4111 1111 1111 1111" not in waiting["body"] and "<CREDIT_CARD>" in waiting["body"]
+    assert handoff_row(stack, conversation)[0] == f"#{ticket['id']}"
