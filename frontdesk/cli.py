@@ -156,6 +156,113 @@ def cmd_outbox_drain(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agent_token_create(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.services import build_services
+
+    services = build_services(settings)
+    try:
+        with services.db.transaction() as session:
+            token_id, token = services.agents.issue_token(session, args.name, set(args.role or ["agent"]))
+    except ValueError as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"id": token_id, "token": token}))
+    else:
+        print(f"token {token_id} for {args.name} (shown once; store it now):\n{token}")
+    return 0
+
+
+def cmd_agent_token_list(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.services import build_services
+
+    services = build_services(settings)
+    with services.db.transaction() as session:
+        rows = services.agents.list_tokens(session)
+    _print_rows(rows, args.json, ["id", "agent", "roles", "created_at", "last_used_at", "revoked"])
+    return 0
+
+
+def cmd_agent_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.services import build_services
+
+    services = build_services(settings)
+    with services.db.transaction() as session:
+        revoked = services.agents.revoke(session, args.token_id)
+    print("revoked" if revoked else "no such active token")
+    return 0 if revoked else 1
+
+
+def cmd_agent_api(settings: Settings, args: argparse.Namespace) -> int:
+    """The agent commands that work tickets go through the agent API, as the inbox page does."""
+    import os
+
+    import httpx
+
+    token = os.environ.get("FRONTDESK_AGENT_TOKEN", "")
+    if not token:
+        print("set FRONTDESK_AGENT_TOKEN (see `frontdesk agent token create`)", file=sys.stderr)
+        return 2
+    base = (args.url or settings.public_url).rstrip("/") + "/api/agent"
+    method, path, body = args.request(args)
+    try:
+        reply = httpx.request(method, base + path, json=body, timeout=30,
+                              headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as problem:
+        print(f"cannot reach the agent API at {base}: {type(problem).__name__}", file=sys.stderr)
+        return 3
+    data = reply.json() if reply.headers.get("content-type", "").startswith("application/json") else reply.text
+    if reply.status_code >= 400:
+        message = data.get("error") if isinstance(data, dict) else data
+        print(f"error {reply.status_code}: {message}", file=sys.stderr)
+        return 1
+    if args.json or not isinstance(data, list | dict):
+        print(json.dumps(data, indent=2, default=str))
+    elif isinstance(data, list):
+        columns = args.columns or (list(data[0]) if data else [])
+        _print_rows(data, False, columns)
+    else:
+        for key, value in data.items():
+            if key == "transcript":
+                print("transcript:")
+                for turn in value:
+                    who = f"agent {turn['agent']}" if turn["speaker"] == "agent" else turn["speaker"]
+                    print(f"  {who}: {turn['text']}")
+            else:
+                print(f"{key}: {value}")
+    return 0
+
+
+def cmd_kpi_report(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.kpi import kpi_report
+    from frontdesk.services import build_services
+
+    services = build_services(settings)
+    with services.db.transaction() as session:
+        report = kpi_report(session, services.workspace.feedback)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    handoffs, csat = report["handoffs"], report["csat"]
+    print(f"handoffs: {handoffs['total']} ({handoffs['open']} open, {handoffs['closed']} closed)")
+    print(f"  by reason: {handoffs['by_reason']}")
+    print(f"  by queue:  {handoffs['by_queue']}")
+    print(f"CSAT: {csat['responses']} responses, average {csat['average']}, "
+          f"satisfied (4-5) {csat['satisfied_share']}, response rate {csat['response_rate']}")
+    print("agent-corrected rate per intent:")
+    _print_rows(report["agent_corrected"], False, ["intent", "reviewed", "corrected", "rate"])
+    return 0
+
+
+def cmd_agent_feedback_export(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.services import build_services
+
+    services = build_services(settings)
+    with services.db.transaction() as session:
+        print(services.workspace.feedback.training_candidates(session), end="")
+    return 0
+
+
 def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     from frontdesk.services import build_services
     from frontdesk.web import create_app
@@ -216,6 +323,58 @@ def build_parser() -> argparse.ArgumentParser:
     command(outbox, "list", cmd_outbox_list, "list e-mails", listing=True)
     drain = command(outbox, "drain", cmd_outbox_drain, "send the e-mails that are due, once")
     drain.add_argument("--json", action="store_true")
+
+    agent = domains.add_parser("agent", help="the agent workspace: tokens, and working handed-off tickets")
+    ag = agent.add_subparsers(dest="cmd", required=True)
+    tokens = ag.add_parser("token", help="agent API tokens").add_subparsers(dest="token_cmd", required=True)
+    create = command(tokens, "create", cmd_agent_token_create, "issue a token (shown once)")
+    create.add_argument("name")
+    create.add_argument("--role", action="append", choices=["agent", "supervisor", "analyst"],
+                        help="repeatable; default agent")
+    create.add_argument("--json", action="store_true")
+    command(tokens, "list", cmd_agent_token_list, "list tokens (never the tokens themselves)", listing=True)
+    revoke = command(tokens, "revoke", cmd_agent_token_revoke, "revoke a token")
+    revoke.add_argument("token_id", type=int)
+    command(ag, "export-feedback", cmd_agent_feedback_export,
+            "agents' intent corrections as Rasa NLU YAML training candidates (review before training)")
+
+    def api_command(name: str, help_text: str, request: Callable[[argparse.Namespace], tuple],
+                    columns: list[str] | None = None) -> argparse.ArgumentParser:
+        sub = command(ag, name, cmd_agent_api, help_text)
+        sub.add_argument("--json", action="store_true")
+        sub.add_argument("--url", help="the web app's base URL (default FRONTDESK_PUBLIC_URL)")
+        sub.set_defaults(request=request, columns=columns)
+        return sub
+
+    api_command("queues", "queues with open, unclaimed and overdue counts", lambda a: ("GET", "/queues", None))
+    listing = api_command(
+        "list", "open handoffs, most urgent first",
+        lambda a: ("GET", "/handoffs" + (f"?queue={a.queue}" if a.queue else ""), None),
+        ["reference", "queue", "priority", "tier", "sla_minutes_left", "claimed_by", "subject"])
+    listing.add_argument("--queue")
+    for name, help_text, suffix in (
+        ("show", "a handoff with agent assist and live transcript", ""),
+        ("claim", "claim a handoff", "/claim"),
+        ("close", "close: the bot resumes", "/close"),
+    ):
+        sub = api_command(name, help_text, lambda a, s=suffix, n=name: (
+            "GET" if n == "show" else "POST", f"/handoffs/{a.reference}{s}", None))
+        sub.add_argument("reference")
+    for name, help_text, suffix in (("reply", "reply to the customer in their channel", "/reply"),
+                                    ("note", "add an internal note", "/notes")):
+        sub = api_command(name, help_text, lambda a, s=suffix: (
+            "POST", f"/handoffs/{a.reference}{s}", {"text": a.text}))
+        sub.add_argument("reference")
+        sub.add_argument("text")
+    feedback = api_command("feedback", "say whether the bot read the intent right", lambda a: (
+        "POST", f"/handoffs/{a.reference}/feedback",
+        {"intent_correct": a.correct_intent is None, "correct_intent": a.correct_intent}))
+    feedback.add_argument("reference")
+    feedback.add_argument("--correct-intent", help="the right intent, when the bot's was wrong")
+
+    kpi = domains.add_parser("kpi", help="KPI reports").add_subparsers(dest="cmd", required=True)
+    report = command(kpi, "report", cmd_kpi_report, "handoffs, CSAT, agent-corrected rate per intent")
+    report.add_argument("--json", action="store_true")
 
     web = domains.add_parser("web", help="run the web app (reset page + outbox worker)")
     web.set_defaults(handler=cmd_web)

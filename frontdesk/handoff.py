@@ -57,6 +57,10 @@ class HandoffRow(Base):
     ticket_reference = Column(String(32), nullable=True)
     # Rasa tracker-store event id up to which waiting messages were appended to the ticket.
     last_synced_event_id = Column(Integer, nullable=False, default=0)
+    claimed_by = Column(String(80), nullable=True, index=True)  # the agent working on it
+    claimed_at = Column(DateTime, nullable=True)
+    closed_at = Column(DateTime, nullable=True)
+    closed_by = Column(String(80), nullable=True)  # an agent's name, or "ticketing" when closed there
 
 
 class TicketOutboxRow(DeliveryColumns, Base):
@@ -64,7 +68,7 @@ class TicketOutboxRow(DeliveryColumns, Base):
 
     id = Column(Integer, primary_key=True, autoincrement=True)
     handoff_id = Column(Integer, ForeignKey("handoffs.id"), nullable=False, index=True)
-    operation = Column(String(10), nullable=False)  # create | comment
+    operation = Column(String(10), nullable=False)  # create | comment | reply (public) | close
     body = Column(Text, nullable=True)  # comment text, redacted
     done_at = Column(DateTime, nullable=True)
 
@@ -149,7 +153,7 @@ class HandoffService:
                                      HandoffRow.status == "open").order_by(HandoffRow.id.desc())
         ).scalars().first()
         if already_open is not None:
-            self._enqueue(session, already_open.id, "comment",
+            self.enqueue(session, already_open.id, "comment",
                           f"Customer handed off again ({request.reason}): "
                           f"{self.redactor.redact(request.turns[-1].text if request.turns else '')}")
             self.audit.record(session, context, "handoff.reused", reason=request.reason,
@@ -159,7 +163,7 @@ class HandoffService:
         row = self._draft(session, request)
         session.add(row)
         session.flush()
-        self._enqueue(session, row.id, "create")
+        self.enqueue(session, row.id, "create")
         self.audit.record(session, context, "handoff.created", reason=request.reason, handoff_id=row.id,
                           queue=row.queue, priority=row.priority, category=row.category)
         return self._result(row, created=True)
@@ -219,7 +223,7 @@ class HandoffService:
             draft=json.dumps(asdict(draft)),
         )
 
-    def _enqueue(self, session: Session, handoff_id: int, operation: str, body: str | None = None) -> None:
+    def enqueue(self, session: Session, handoff_id: int, operation: str, body: str | None = None) -> None:
         now = self.clock()
         session.add(TicketOutboxRow(handoff_id=handoff_id, operation=operation, body=body,
                                     created_at=now, next_attempt_at=now))
@@ -241,7 +245,7 @@ class HandoffService:
                 for event_id, data in rows:
                     message = (json.loads(data).get("text") or "").strip()
                     if message:
-                        self._enqueue(session, handoff.id, "comment",
+                        self.enqueue(session, handoff.id, "comment",
                                       f"Customer (waiting for an agent): {self.redactor.redact(message)}")
                         appended += 1
                     handoff.last_synced_event_id = event_id
@@ -270,8 +274,10 @@ class TicketOutbox:
                     ref = self.backend.create_ticket(draft)
                 elif ref is None:
                     raise TicketingUnavailable("the ticket is not created yet", retry_after=5)
+                elif operation == "close":
+                    self.backend.close_ticket(ref)
                 else:
-                    self.backend.add_comment(ref, body or "")
+                    self.backend.add_comment(ref, body or "", public=operation == "reply")
             except TicketingUnavailable as problem:
                 self._retry(db, row_id, problem)
                 counts["retried"] += 1

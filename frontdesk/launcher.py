@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -76,6 +77,10 @@ def _wants_dev_mailbox(settings: Settings) -> bool:
 
 def serve(settings: Settings, model: Path, shell: bool = False) -> int:
     env = {**os.environ, **rasa_environment(settings)}
+    # Rasa's HTTP API is on (agent replies go through it) and always needs this token; the web
+    # app, a child like Rasa, reads the same variable.
+    api_token = settings.rasa_api_token or secrets.token_urlsafe(32)
+    env["RASA_API_TOKEN"] = api_token
     # In the terminal the servers' logs would interleave with the conversation: files instead.
     supervisor = Supervisor(env, log_dir=PROJECT_ROOT / "var" / "log" if shell else None)
     mailbox = None
@@ -110,7 +115,7 @@ def serve(settings: Settings, model: Path, shell: bool = False) -> int:
         supervisor.start(
             "rasa server",
             [str(BIN / "rasa"), "run", *rasa_args, "--interface", host, "--port", str(settings.rasa_port),
-             "--cors", "*"],
+             "--cors", "*", "--enable-api", "--auth-token", api_token],
         )
         print("Loading the model (about 30 s)...", flush=True)
         supervisor.wait_ready("rasa server", f"{settings.rasa_url}/")

@@ -7,8 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from frontdesk.agent_feedback import AgentFeedback, known_intents
+from frontdesk.agent_workspace import AgentWorkspace
+from frontdesk.agents import AgentDirectory
 from frontdesk.audit import AuditLog
+from frontdesk.conversations import RasaConversations
 from frontdesk.crm import SqlCrm
+from frontdesk.csat import CsatSurvey
 from frontdesk.customer_token import CustomerBinding, CustomerTokenVerifier
 from frontdesk.db import Database
 from frontdesk.escalation import Escalations
@@ -37,6 +42,9 @@ class Services:
     handoff: HandoffService
     ticket_outbox: TicketOutbox
     customer_binding: CustomerBinding
+    agents: AgentDirectory
+    workspace: AgentWorkspace
+    csat: CsatSurvey
 
 
 def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -> Services:
@@ -53,6 +61,9 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -
     db = Database(settings.database_url)
     handoff = HandoffService(HandoffPolicy.load(settings.handoff_config), default_redactor(), SqlCrm(),
                              audit=audit, clock=clock)
+    ticketing = ticketing_backend(settings, db)
+    conversations = RasaConversations(settings.rasa_url, settings.rasa_api_token)
+    feedback = AgentFeedback(known_intents(), clock=clock)
     return Services(
         settings=settings,
         db=db,
@@ -63,8 +74,11 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -
         mailer=SmtpMailer(settings.smtp),
         password_reset=password_reset,
         handoff=handoff,
-        ticket_outbox=TicketOutbox(ticketing_backend(settings, db), clock=clock),
+        ticket_outbox=TicketOutbox(ticketing, clock=clock),
         customer_binding=CustomerBinding(CustomerTokenVerifier(settings.customer_token), identity, audit),
+        agents=AgentDirectory(clock=clock),
+        workspace=AgentWorkspace(db, handoff, conversations, feedback, audit, clock=clock),
+        csat=CsatSurvey(clock=clock),
     )
 
 

@@ -129,6 +129,10 @@ class Settings:
     ticketing_backend: str = "embedded"
     zendesk: ZendeskSettings = field(default_factory=ZendeskSettings)
     customer_token: CustomerTokenSettings = field(default_factory=CustomerTokenSettings)
+    # Rasa's HTTP API (agent replies, resuming): `frontdesk serve` makes one up when unset.
+    rasa_api_token: str = ""
+    # How often open handoffs are checked for tickets solved in the ticketing system.
+    ticket_status_poll_seconds: int = 30
 
     @property
     def is_production(self) -> bool:
@@ -220,4 +224,6 @@ class Settings:
             ticketing_backend=backend,
             zendesk=zendesk,
             customer_token=customer_token,
+            rasa_api_token=env.get("RASA_API_TOKEN", ""),
+            ticket_status_poll_seconds=_int(env, "TICKET_STATUS_POLL_SECONDS", cls.ticket_status_poll_seconds, 1),
         )

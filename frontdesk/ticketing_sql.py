@@ -82,3 +82,14 @@ class SqlTicketing:
     def add_comment(self, ticket: TicketRef, body: str, public: bool = False) -> None:
         with self.db.transaction() as session:
             session.add(TicketCommentRow(ticket_id=int(ticket.external_id), body=body, public=public))
+
+    def close_ticket(self, ticket: TicketRef) -> None:
+        with self.db.transaction() as session:
+            row = session.get(TicketRow, int(ticket.external_id))
+            if row is not None:
+                row.status = "solved"
+
+    def ticket_status(self, external_id: str) -> str:
+        with self.db.transaction() as session:
+            row = session.get(TicketRow, int(external_id))
+            return row.status if row is not None else "missing"

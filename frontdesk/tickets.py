@@ -55,3 +55,9 @@ class TicketingBackend(Protocol):
 
     def add_comment(self, ticket: TicketRef, body: str, public: bool = False) -> None:
         """Appends a comment (internal unless ``public``)."""
+
+    def close_ticket(self, ticket: TicketRef) -> None:
+        """Marks the ticket solved: the agent has finished with it."""
+
+    def ticket_status(self, external_id: str) -> str:
+        """The ticket's status in the backend's words; ``solved``/``closed`` mean finished."""

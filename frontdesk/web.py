@@ -18,6 +18,7 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sqlalchemy import text
 
+from frontdesk.agent_api import create_agent_api
 from frontdesk.password_reset import InvalidResetToken, TokenProblem
 from frontdesk.passwords import MIN_LENGTH, PasswordPolicyError
 from frontdesk.services import Services
@@ -63,6 +64,8 @@ def create_app(services: Services, run_outbox_worker: bool = True) -> Sanic:
     app = Sanic("frontdesk_web")
     app.config.REQUEST_MAX_SIZE = 64 * 1024
     app.config.FALLBACK_ERROR_FORMAT = "html"
+
+    app.blueprint(create_agent_api(services.db, services.workspace, services.agents))
 
     @app.get("/healthz")
     async def health(_request: Request) -> response.HTTPResponse:
@@ -119,13 +122,17 @@ def create_app(services: Services, run_outbox_worker: bool = True) -> Sanic:
     return app
 
 
-def deliver_once(services: Services) -> None:
-    """One pass of every background delivery: e-mail, tickets, messages of waiting customers."""
-    jobs = (
+def deliver_once(services: Services, check_ticket_statuses: bool = False) -> None:
+    """One pass of every background delivery: e-mail, tickets, messages of waiting customers,
+    and (less often: it costs an API call per open ticket) tickets solved in the ticketing system."""
+    jobs = [
         ("e-mail outbox", lambda: services.outbox.dispatch_due(services.db, services.mailer)),
         ("waiting messages", lambda: services.handoff.sync_waiting_messages(services.db)),
         ("ticket outbox", lambda: services.ticket_outbox.dispatch_due(services.db)),
-    )
+    ]
+    if check_ticket_statuses:
+        jobs.append(("solved tickets",
+                     lambda: services.workspace.sync_finished_tickets(services.ticket_outbox.backend)))
     for name, job in jobs:
         try:
             report = job()
@@ -140,6 +147,10 @@ def deliver_once(services: Services) -> None:
 async def outbox_worker(services: Services) -> None:
     """Runs the deliveries every few seconds; blocking SMTP, HTTP and SQL run off the event loop."""
     loop = asyncio.get_running_loop()
+    last_status_check = 0.0
     while True:
-        await loop.run_in_executor(None, deliver_once, services)
+        check = loop.time() - last_status_check >= services.settings.ticket_status_poll_seconds
+        if check:
+            last_status_check = loop.time()
+        await loop.run_in_executor(None, deliver_once, services, check)
         await asyncio.sleep(services.settings.outbox_poll_seconds)

@@ -198,6 +198,12 @@ class ZendeskTicketing:
         )
         log.info("Comment added to Zendesk ticket #%s (public=%s)", ticket_id, public)
 
+    def close_ticket(self, ticket: TicketRef) -> None:
+        """Sets the ticket to ``solved`` (Zendesk closes solved tickets itself later)."""
+        ticket_id = self._checked_id(ticket)
+        self._request("PUT", f"/api/v2/tickets/{ticket_id}.json", "solve ticket",
+                      json={"ticket": {"status": "solved"}})
+
     def ticket_status(self, external_id: str) -> str:
         """The ticket's Zendesk status (new, open, pending, hold, solved, closed)."""
         ticket_id = self._checked_id(TicketRef(self.name, external_id, f"#{external_id}"))

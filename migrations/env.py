@@ -5,7 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import frontdesk.agent_feedback
+import frontdesk.agents
 import frontdesk.audit
+import frontdesk.csat
 import frontdesk.escalation
 import frontdesk.handoff
 import frontdesk.identity
