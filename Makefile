@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # Rasa 3.6 and its dependencies print pages of DeprecationWarnings on every start.
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: help install train db run shell test lint lock clean
+.PHONY: help install browser train db run shell test lint lock clean
 
 help:
 	@echo "make run    - set up and start the assistant (Rasa :5005, actions :5055, web :8000)"
@@ -35,6 +35,13 @@ $(STAMP): requirements.lock pyproject.toml scripts/find-python310.sh
 	@touch $@
 
 install: $(STAMP)
+
+# Debian's Chromium for the browser tests (Playwright drives it; no browser download).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get install -y -q chromium >/dev/null || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; }; }
 
 $(MODEL): $(STAMP) $(TRAINING_INPUTS)
 	@mkdir -p models
@@ -59,7 +66,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/rasa data validate --fail-on-warnings --quiet
 
-test: $(MODEL) lint
+test: $(MODEL) lint browser
 	@start=$$(date +%s); \
 	$(BIN)/python -m pytest; status=$$?; \
 	echo "make test: pytest finished in $$(( $$(date +%s) - start )) s"; exit $$status

@@ -1,7 +1,9 @@
-"""The project's own web app: the password-reset page the e-mail links to, and the outbox worker.
+"""The project's own web app: the password-reset page the e-mail links to, the agent API and
+inbox page, and the background worker (outboxes, waiting messages, solved tickets).
 
-It runs beside the Rasa server and the action server (``frontdesk web``). Pages are plain
-server-rendered HTML: no JavaScript, no third-party assets, nothing fetched from the network.
+It runs beside the Rasa server and the action server (``frontdesk web``). The reset pages are
+server-rendered HTML without JavaScript; the inbox is static HTML with one small script. No
+third-party assets, nothing fetched from the network.
 """
 
 from __future__ import annotations
@@ -32,6 +34,14 @@ _SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+}
+# The agent inbox: static files, a strict same-origin policy (no inline script, no third party).
+_STATIC = {name: resources.files("frontdesk").joinpath(f"static/{name}").read_text("utf-8")
+           for name in ("inbox.html", "inbox.js", "inbox.css")}
+_INBOX_HEADERS = {
+    **_SECURITY_HEADERS,
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'",
 }
 _TOKEN_PROBLEMS = {
     TokenProblem.UNKNOWN: "This reset link is not valid. Ask the assistant for a new one.",
@@ -66,6 +76,17 @@ def create_app(services: Services, run_outbox_worker: bool = True) -> Sanic:
     app.config.FALLBACK_ERROR_FORMAT = "html"
 
     app.blueprint(create_agent_api(services.db, services.workspace, services.agents))
+
+    @app.get("/agent")
+    async def agent_inbox(_request: Request) -> response.HTTPResponse:
+        return response.html(_STATIC["inbox.html"], headers=_INBOX_HEADERS)
+
+    @app.get("/agent/static/<name:str>")
+    async def agent_static(_request: Request, name: str) -> response.HTTPResponse:
+        if name not in _STATIC or name.endswith(".html"):
+            return response.text("not found", status=404)
+        content_type = "text/javascript" if name.endswith(".js") else "text/css"
+        return response.text(_STATIC[name], content_type=f"{content_type}; charset=utf-8", headers=_INBOX_HEADERS)
 
     @app.get("/healthz")
     async def health(_request: Request) -> response.HTTPResponse:

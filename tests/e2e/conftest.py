@@ -5,6 +5,7 @@ stop every process."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -12,12 +13,15 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import socketio
 
 from frontdesk.customer_token import CustomerTokenVerifier
 from frontdesk.db import dispose_engines
@@ -55,6 +59,48 @@ class Stack:
 
     def texts(self, sender: str, message: str, metadata: dict | None = None) -> list[str]:
         return [m.get("text", "") for m in self.say(sender, message, metadata)]
+
+
+def frontdesk(stack: Stack, *args: str) -> str:
+    env = {**os.environ, "FRONTDESK_DATABASE_URL": stack.database_url}
+    return subprocess.run([str(BIN / "frontdesk"), *args], env=env, cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def issue_token(stack: Stack, name: str, *roles: str) -> str:
+    role_args = [arg for role in roles for arg in ("--role", role)]
+    return json.loads(frontdesk(stack, "agent", "token", "create", name, *role_args, "--json"))["token"]
+
+
+class WidgetCustomer:
+    """A customer in a socket.io client, speaking the protocol the website widget speaks."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.session_id = uuid.uuid4().hex
+        self.client = socketio.AsyncClient(reconnection=False)
+        self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.client.on("bot_uttered", self.received.put_nowait)
+
+    async def connect(self) -> None:
+        confirmed = asyncio.get_running_loop().create_future()
+        self.client.on("session_confirm", lambda sid: confirmed.set_result(sid))
+        await self.client.connect(self.url, socketio_path="/socket.io", transports=["websocket"])
+        await self.client.emit("session_request", {"session_id": self.session_id})
+        assert await asyncio.wait_for(confirmed, 10) == self.session_id
+
+    async def say(self, message: str) -> None:
+        await self.client.emit("user_uttered", {"message": message, "session_id": self.session_id})
+
+    async def next_message(self, timeout: float = 20) -> dict[str, Any]:
+        return await asyncio.wait_for(self.received.get(), timeout)
+
+    async def nothing_for(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self.received.get(), seconds)
+        except asyncio.TimeoutError:
+            return True
+        return False
 
 
 @contextlib.contextmanager

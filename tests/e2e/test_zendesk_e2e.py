@@ -33,6 +33,7 @@ def zendesk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[St
         "TICKETING_BACKEND": "zendesk",
         "ZENDESK_CUSTOM_FIELDS": ",".join(f"{name}={field}" for name, field in FIELDS.items()),
         "ZENDESK_GROUP_IDS": ",".join(f"{name}={group}" for name, group in GROUPS.items()),
+        "TICKET_STATUS_POLL_SECONDS": "1",
     }
     try:
         with ZendeskStandIn() as zendesk:
@@ -88,3 +89,33 @@ def test_a_handoff_during_a_zendesk_outage_reaches_zendesk_once_when_it_recovers
     assert "Grace Hopper" not in note["body"] and "grace.hopper@example.org" not in note["body"]
     assert "4111 1111 1111 1111" not in waiting["body"] and "<CREDIT_CARD>" in waiting["body"]
     assert handoff_row(stack, conversation)[0] == f"#{ticket['id']}"
+
+
+def test_a_ticket_solved_in_zendesk_hands_the_conversation_back_to_the_bot(zendesk_stack):
+    stack, zendesk = zendesk_stack
+    conversation = "e2e-zendesk-solved"
+    replies = stack.texts(conversation, "can I talk to a human please")
+    assert any("Your reference is HO-" in r for r in replies), replies
+    deadline = time.monotonic() + 30
+    while not any(t["external_id"] == f"{conversation}:1" for t in zendesk.tickets.values()):
+        assert time.monotonic() < deadline, "the ticket never reached Zendesk"
+        time.sleep(0.5)
+    [ticket] = [t for t in zendesk.tickets.values() if t["external_id"] == f"{conversation}:1"]
+    ticket["status"] = "solved"  # an agent solves it in Zendesk's own UI
+
+    deadline = time.monotonic() + 30
+    while True:
+        with Database(stack.database_url).transaction() as session:
+            status, closed_by = session.execute(text(
+                "SELECT status, closed_by FROM handoffs WHERE conversation_id = :c"), {"c": conversation}).one()
+            events = session.execute(text(
+                "SELECT type_name, action_name FROM events WHERE sender_id = :c ORDER BY id"),
+                {"c": conversation}).all()
+        if status == "closed" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert (status, closed_by) == ("closed", "ticketing")
+    kinds = [(e.type_name, e.action_name) for e in events]
+    assert kinds.index(("resume", None)) < kinds.index(("action", "utter_ask_csat"))
+    # The bot is back: the customer's rating is answered, not appended to a closed ticket.
+    assert any("Thank you for the rating" in r for r in stack.texts(conversation, "4 out of 5, quick help"))
