@@ -18,10 +18,13 @@ from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
+from rasa.shared.core.events import BotUttered
 from sanic import Blueprint, response
 from sanic.exceptions import InvalidUsage
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from frontdesk.conversations import AGENT_METADATA_KEY
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,29 @@ class BoundedRestInput(RestInput):
         @webhook.route("/", methods=["GET"])
         async def health(_request: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
+
+        @webhook.route("/messages", methods=["GET"])
+        async def agent_messages(request: Request) -> HTTPResponse:
+            """REST has no push: a waiting client polls here for what a support agent wrote.
+
+            ``?sender=<id>&since=<unix seconds>`` lists the agent's messages after ``since``;
+            each carries its ``timestamp`` for the next poll."""
+            sender = request.args.get("sender")
+            problem, _ = check_message(sender, "poll")
+            try:
+                since = float(request.args.get("since", "0"))
+            except ValueError:
+                problem = "'since' must be a number of seconds"
+            if problem:
+                return response.json({"error": problem}, status=400)
+            tracker = await request.app.ctx.agent.tracker_store.retrieve(sender)
+            events = tracker.events if tracker is not None else []
+            return response.json([
+                {"recipient_id": sender, "text": e.text, "agent": e.metadata[AGENT_METADATA_KEY],
+                 "timestamp": e.timestamp}
+                for e in events
+                if isinstance(e, BotUttered) and (e.metadata or {}).get(AGENT_METADATA_KEY) and e.timestamp > since
+            ])
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
 
+from actions.csat import ActionRecordCsat
 from actions.handoff import ActionClarify, ActionHandoff
 from actions.password_reset import ActionAskAccountEmail, ActionRequestPasswordReset, ValidatePasswordResetForm
+from actions.session import ActionSessionStart
 from frontdesk import services as services_module
 
 DOMAIN: dict[str, Any] = {"forms": {"password_reset_form": {"required_slots": ["account_email"]}}}
@@ -20,7 +23,7 @@ DOMAIN: dict[str, Any] = {"forms": {"password_reset_form": {"required_slots": ["
 def live_services(services, monkeypatch):
     """Make the actions use the test's database, SMTP server and clock."""
     monkeypatch.setattr(services_module, "get_services", lambda: services)
-    for module in ("actions.password_reset", "actions.handoff"):
+    for module in ("actions.password_reset", "actions.handoff", "actions.csat", "actions.session"):
         monkeypatch.setattr(f"{module}.get_services", lambda: services)
     return services
 
@@ -237,7 +240,6 @@ def signing_site(live_services, monkeypatch):
     verifier = CustomerTokenVerifier(CustomerTokenSettings(secret="k" * 40))
     binding = CustomerBinding(verifier, live_services.identity, live_services.audit)
     monkeypatch.setattr(live_services, "customer_binding", binding)
-    monkeypatch.setattr("actions.session.get_services", lambda: live_services)
     return verifier
 
 
@@ -246,8 +248,6 @@ def session_tracker(metadata: Any) -> Tracker:
 
 
 async def test_a_signed_token_binds_the_session_to_the_customer(signing_site):
-    from actions.session import ActionSessionStart
-
     _, events = await run(ActionSessionStart(), session_tracker({"customer_token": signing_site.mint("AC-100002")}))
     assert names(events) == [("session_started", None), ("slot", "customer_id"), ("action", "action_listen")]
     assert events[1]["value"] == "AC-100002"
@@ -255,8 +255,6 @@ async def test_a_signed_token_binds_the_session_to_the_customer(signing_site):
 
 @pytest.mark.parametrize("metadata", [None, {}, {"customer_token": "forged"}, "junk", {"customer_token": 42}])
 async def test_without_a_valid_token_the_session_stays_anonymous(signing_site, metadata):
-    from actions.session import ActionSessionStart
-
     _, events = await run(ActionSessionStart(), session_tracker(metadata))
     assert names(events) == [("session_started", None), ("action", "action_listen")]
 
@@ -266,3 +264,32 @@ async def test_a_bound_customer_s_handoff_carries_their_profile(live_services):
     await run(ActionHandoff(), t)
     [handoff] = handoffs(live_services)
     assert (handoff.customer_id, handoff.priority) == ("AC-100001", "high")  # VIP
+
+
+def csat_tracker(text: str, asked: bool, entities: list | None = None) -> Tracker:
+    message = {"text": text, "intent": {"name": "rate_csat", "confidence": 0.95}, "entities": entities or [],
+               "intent_ranking": [{"name": "rate_csat", "confidence": 0.95}]}
+    events: list[dict[str, Any]] = [{"event": "session_started"}]
+    if asked:
+        events += [{"event": "resume"}, {"event": "action", "name": "utter_ask_csat"},
+                   {"event": "action", "name": "action_listen"}]
+    events.append({"event": "user", "text": text, "parse_data": message})
+    return Tracker("conv-csat", {}, message, events, False, None, {}, "action_listen")
+
+
+async def test_a_rating_after_the_question_is_recorded_once(live_services):
+    from frontdesk.csat import CsatRow
+
+    button = [{"entity": "csat_score", "value": "4"}]
+    dispatcher, _ = await run(ActionRecordCsat(), csat_tracker('/rate_csat{"csat_score": "4"}', True, button))
+    assert dispatcher.messages[0]["response"] == "utter_thanks_for_rating"
+    typed, _ = await run(ActionRecordCsat(), csat_tracker("solid five", True))
+    assert typed.messages[0]["response"] == "utter_thanks_for_rating"
+    with live_services.db.transaction() as session:
+        assert [r.score for r in session.execute(select(CsatRow)).scalars()] == [4, 5]
+
+
+@pytest.mark.parametrize(("text", "asked"), [("5", False), ("no idea", True)])
+async def test_a_number_out_of_the_blue_is_not_a_rating(live_services, text, asked):
+    dispatcher, _ = await run(ActionRecordCsat(), csat_tracker(text, asked))
+    assert dispatcher.messages[0]["response"] in {"utter_clarify", "utter_out_of_scope"}

@@ -84,6 +84,22 @@ async def test_an_agent_takes_over_replies_in_the_widget_and_hands_back(stack: S
     assert "last month" in frontdesk(stack, "agent", "export-feedback")
 
 
+def test_a_rest_customer_polls_for_the_agent_s_reply(stack: Stack):
+    token = issue_token(stack, f"Lee {stack.backend}")
+    conversation = f"e2e-rest-agent-{stack.backend}"
+    reference = re.search(r"HO-\d+", " ".join(stack.texts(conversation, "can I speak to a person"))).group(0)
+    reply = httpx.post(f"{stack.web_url}/api/agent/handoffs/{reference}/reply", timeout=30,
+                       json={"text": "Hello from Lee"}, headers={"Authorization": f"Bearer {token}"})
+    assert reply.status_code == 200, reply.text
+    poll = f"{stack.rasa_url}/webhooks/rest/messages"
+    [message] = httpx.get(poll, params={"sender": conversation}, timeout=10).json()
+    assert (message["text"], message["agent"]) == ("Hello from Lee", f"Lee {stack.backend}")
+    later = httpx.get(poll, params={"sender": conversation, "since": message["timestamp"]}, timeout=10)
+    assert later.json() == []
+    for params in ({}, {"sender": conversation, "since": "yesterday"}):
+        assert httpx.get(poll, params=params, timeout=10).status_code == 400
+
+
 ENDPOINTS = [("GET", "/me"), ("GET", "/queues"), ("GET", "/handoffs"), ("GET", "/handoffs/HO-00001"),
              ("POST", "/handoffs/HO-00001/claim"), ("POST", "/handoffs/HO-00001/reply"),
              ("POST", "/handoffs/HO-00001/notes"), ("POST", "/handoffs/HO-00001/close"),
