@@ -61,8 +61,8 @@ class Stack:
         return [m.get("text", "") for m in self.say(sender, message, metadata)]
 
 
-def frontdesk(stack: Stack, *args: str) -> str:
-    env = {**os.environ, "FRONTDESK_DATABASE_URL": stack.database_url}
+def frontdesk(stack: Stack, *args: str, env: dict[str, str] | None = None) -> str:
+    env = {**os.environ, "FRONTDESK_DATABASE_URL": stack.database_url, **(env or {})}
     return subprocess.run([str(BIN / "frontdesk"), *args], env=env, cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout
 

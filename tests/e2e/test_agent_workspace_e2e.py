@@ -6,14 +6,16 @@ Every agent endpoint refuses requests without a token (401) or without the agent
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 
 import httpx
 import pytest
 from sqlalchemy import text
 
 from frontdesk.db import Database
-from tests.e2e.conftest import Stack, WidgetCustomer, frontdesk, issue_token
+from tests.e2e.conftest import BIN, Stack, WidgetCustomer, frontdesk, issue_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -98,6 +100,29 @@ def test_a_rest_customer_polls_for_the_agent_s_reply(stack: Stack):
     assert later.json() == []
     for params in ({}, {"sender": conversation, "since": "yesterday"}):
         assert httpx.get(poll, params=params, timeout=10).status_code == 400
+
+
+def test_the_agent_cli_works_a_handoff_through_the_api(stack: Stack):
+    conversation = f"e2e-cli-{stack.backend}"
+    reference = re.search(r"HO-\d+", " ".join(stack.texts(conversation, "I want to talk to a human"))).group(0)
+    env = {"FRONTDESK_AGENT_TOKEN": issue_token(stack, f"Cli {stack.backend}")}
+
+    def agent(*args: str) -> str:
+        return frontdesk(stack, "agent", *args, "--url", stack.web_url, env=env)
+
+    assert reference in agent("list")
+    assert any(h["reference"] == reference for h in json.loads(agent("list", "--json")))
+    shown = agent("show", reference)
+    assert "summary:" in shown and "customer: I want to talk to a human" in shown
+    agent("claim", reference)
+    agent("note", reference, "called the customer back")
+    agent("close", reference)
+    assert json.loads(agent("show", reference, "--json"))["status"] == "closed"
+    refused = subprocess.run([str(BIN / "frontdesk"), "agent", "close", reference, "--url", stack.web_url],
+                             env={**os.environ, "FRONTDESK_DATABASE_URL": stack.database_url,
+                                  "FRONTDESK_AGENT_TOKEN": env["FRONTDESK_AGENT_TOKEN"]},
+                             capture_output=True, text=True)
+    assert refused.returncode == 1 and "error 409" in refused.stderr and "Traceback" not in refused.stderr
 
 
 ENDPOINTS = [("GET", "/me"), ("GET", "/queues"), ("GET", "/handoffs"), ("GET", "/handoffs/HO-00001"),
