@@ -63,8 +63,10 @@ def _bot_tried(tracker: Tracker) -> list[str]:
     return tried
 
 
-def handoff_request(tracker: Tracker, reason: str) -> HandoffRequest:
-    latest = tracker.latest_message or {}
+def handoff_request(tracker: Tracker, reason: str, message: dict[str, Any] | None = None) -> HandoffRequest:
+    """``message``: the parse data of the customer message the handoff is about; the latest
+    message by default (a billing question asked before verification is an earlier one)."""
+    latest = message or tracker.latest_message or {}
     intent = latest.get("intent") or {}
     ranking = [r for r in latest.get("intent_ranking") or [] if r.get("name") != "nlu_fallback"]
     # After a fallback the "intent" is nlu_fallback: the agent wants the best real guess.
@@ -83,15 +85,17 @@ def handoff_request(tracker: Tracker, reason: str) -> HandoffRequest:
         entities=[(e.get("entity", "?"), str(e.get("value", ""))) for e in latest.get("entities") or []],
         bot_tried=_bot_tried(tracker),
         customer_id=tracker.get_slot("customer_id"),
+        ranking=[(str(r["name"]), float(r.get("confidence") or 0.0)) for r in ranking if r.get("name")],
     )
 
 
 def hand_off(
-    dispatcher: CollectingDispatcher, tracker: Tracker, reason: str, response: str = "utter_handoff"
+    dispatcher: CollectingDispatcher, tracker: Tracker, reason: str, response: str = "utter_handoff",
+    message: dict[str, Any] | None = None,
 ) -> list[EventType]:
     services = get_services()
     with services.db.transaction() as session:
-        result = services.handoff.hand_off(session, handoff_request(tracker, reason))
+        result = services.handoff.hand_off(session, handoff_request(tracker, reason, message))
     dispatcher.utter_message(response=response, reference=result.reference, expected_reply=result.expected_reply)
     return [ConversationPaused()]
 

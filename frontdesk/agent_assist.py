@@ -19,6 +19,15 @@ INTENT_DESCRIPTIONS = {
     "report_security_incident": "reports a possible security incident on their account",
     "request_human": "asked to talk to a person",
     "inform_email": "gave an account e-mail address",
+    "ask_latest_invoice": "asks about their latest invoice",
+    "ask_charge_explanation": "asks what a charge is for",
+    "ask_payment_history": "wants their payment history",
+    "ask_plan_details": "asks about their plan, seats or renewal",
+    "ask_payment_failed": "has a failed payment",
+    "request_invoice_change": "wants an invoice corrected or re-issued",
+    "request_plan_change": "wants to change or cancel their plan",
+    "ask_tax_question": "has a tax / VAT question",
+    "ask_pricing": "has a pricing question",
 }
 
 REASON_DESCRIPTIONS = {
@@ -28,6 +37,9 @@ REASON_DESCRIPTIONS = {
     "policy_unsure": "the bot was unsure what to do next",
     "action_failed": "an automated step failed",
     "reset_rate_limited": "too many password-reset requests",
+    "billing_unresolved": "the bot could not answer this billing question",
+    "billing_needs_person": "this billing request needs a person",
+    "not_verified": "the customer could not be verified for billing details",
 }
 
 _SIGNATURE = "\n\nBest regards,\n{agent}"
@@ -43,6 +55,18 @@ SUGGESTED_REPLIES = {
     "complete it within the period the law allows (one month under GDPR). I'll keep you updated here.",
     "security_incident": "Hi, thanks for telling us straight away. I've started a security review of your "
     "account. As a precaution, please don't share any codes or passwords with anyone, including us.",
+    "invoice": "Hi, thanks for your message about your invoice. I'm making the change now and will send you "
+    "the corrected invoice in my next message.",
+    "payment_failure": "Hi, sorry your payment didn't go through. I'm checking the payment on our side; "
+    "in the meantime you can update your card in the billing portal and we'll retry automatically.",
+    "plan_change": "Hi, happy to help with your plan. I'll confirm the change, the new price and when it "
+    "takes effect in my next message.",
+    "tax": "Hi, thanks for your tax question. I'm checking your billing details and will come back to you "
+    "with the answer and, if needed, a corrected invoice.",
+    "pricing": "Hi, thanks for your interest! I'll put together the pricing that fits your team and "
+    "send it over shortly.",
+    "other": "Hi, thanks for your billing question. I'm looking at your account now and will reply with the "
+    "details shortly.",
     "account_recovery": "Hi, I can help you get back into your account. To restore access without your "
     "second factor I first need to verify your identity; I'll send you the steps by e-mail.",
 }
@@ -66,6 +90,7 @@ class ConversationFacts:
     collected: dict[str, str] = field(default_factory=dict)  # slot -> redacted value
     entities: list[str] = field(default_factory=list)  # "type" or "type=value" (redacted)
     bot_tried: list[str] = field(default_factory=list)
+    triage: str | None = None  # "invoice (0.91; runner-up tax 0.04)"
 
 
 def summarise(facts: ConversationFacts) -> str:
@@ -76,7 +101,9 @@ def summarise(facts: ConversationFacts) -> str:
         f"Why a person: {REASON_DESCRIPTIONS.get(facts.reason, facts.reason)}.",
         f'Last customer message: "{facts.last_customer_message}"',
     ]
-    if facts.category:
+    if facts.triage:
+        lines.insert(1, f"Billing triage: {facts.triage}.")
+    elif facts.category:
         lines.insert(1, f"Category: {facts.category}.")
     if facts.collected:
         lines.append("Collected: " + ", ".join(f"{k}={v}" for k, v in sorted(facts.collected.items())) + ".")

@@ -48,11 +48,13 @@ def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_db_seed(settings: Settings, args: argparse.Namespace) -> int:
     from frontdesk.db import Database
-    from frontdesk.demo_data import load_demo_customers
+    from frontdesk.demo_data import load_demo_billing, load_demo_customers
 
     with Database(settings.database_url).transaction() as session:
         added = load_demo_customers(session)
-    print(f"demo customers loaded ({added} new)")
+        session.flush()
+        billed = load_demo_billing(session)
+    print(f"demo customers loaded ({added} new, {billed} with new billing history)")
     return 0
 
 

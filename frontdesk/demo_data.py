@@ -6,9 +6,13 @@ Loading is idempotent (rows are matched by id), so ``make run`` can do it every 
 from __future__ import annotations
 
 import secrets
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from frontdesk.billing import InvoiceLineRow, InvoiceRow, PaymentRow, SubscriptionRow
 from frontdesk.identity import AccountRow, AccountStatus, AuthMethod
 from frontdesk.passwords import hash_password
 
@@ -58,5 +62,59 @@ def load_demo_customers(session: Session) -> int:
                 password_hash=hash_password(secrets.token_urlsafe(24)) if auth is AuthMethod.PASSWORD else None,
             )
         )
+        added += 1
+    return added
+
+
+# plan -> (seat price, seats) for the demo subscriptions; EU customers pay in EUR with 20% VAT.
+_PLANS = {"starter": (Decimal("12.00"), 3), "team": (Decimal("29.00"), 10), "business": (Decimal("49.00"), 25),
+          "enterprise": (Decimal("79.00"), 120)}
+_EUR_ZONES = ("Europe/Amsterdam", "Europe/Helsinki")
+# Customers whose latest payment failed, and why (the processor's decline code).
+_FAILED = {"AC-100003": "expired_card", "AC-100008": "insufficient_funds"}
+
+
+def load_demo_billing(session: Session, today: date | None = None) -> int:
+    """Six months of monthly invoices and payments per demo customer, ending this month.
+
+    Idempotent: customers who already have a subscription are skipped. Amounts are Decimals.
+    """
+    today = today or date.today()
+    added = 0
+    for account_id, _email, _name, _company, plan, _tier, zone, _auth, _status in DEMO_CUSTOMERS:
+        if session.execute(select(SubscriptionRow.id).where(SubscriptionRow.account_id == account_id)).first():
+            continue
+        seat_price, seats = _PLANS[plan]
+        currency = "EUR" if zone in _EUR_ZONES else ("GBP" if zone == "Europe/London" else "USD")
+        next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+        session.add(SubscriptionRow(account_id=account_id, plan=plan, seats=seats, seat_price=seat_price,
+                                    currency=currency, interval="month",
+                                    status="past_due" if account_id in _FAILED else "active", renews_on=next_month))
+        number = int(account_id[-2:]) * 100
+        month = today.replace(day=1)
+        for age in range(6):  # this month first, going back
+            issued = datetime(month.year, month.month, 1, 9, 0)
+            invoice_id = f"INV-{month.year}-{number + 5 - age:04d}"
+            lines = [("seats", f"{plan.title()} plan, {seats} seats at {seat_price} each", seat_price * seats)]
+            if age == 2:  # two seats added mid-month: prorated
+                lines.append(("proration", "2 seats added on the 15th (prorated)", (seat_price * 2 / 2).quantize(
+                    Decimal("0.01"))))
+            if currency == "EUR":
+                lines.append(("tax", "VAT 20%", (sum(a for _, _, a in lines) * Decimal("0.20")).quantize(
+                    Decimal("0.01"))))
+            total = sum(amount for _, _, amount in lines)
+            failed = age == 0 and account_id in _FAILED
+            session.add(InvoiceRow(id=invoice_id, account_id=account_id, issued_at=issued,
+                                   due_on=issued.date() + timedelta(days=14), status="open" if failed else "paid",
+                                   currency=currency, total=total))
+            session.flush()
+            for kind, description, amount in lines:
+                session.add(InvoiceLineRow(invoice_id=invoice_id, kind=kind, description=description, amount=amount))
+            session.add(PaymentRow(id=f"ch_{account_id[-6:]}_{month:%Y%m}", account_id=account_id,
+                                   invoice_id=invoice_id, created_at=issued + timedelta(hours=1), amount=total,
+                                   currency=currency, status="failed" if failed else "succeeded",
+                                   decline_code=_FAILED.get(account_id) if failed else None,
+                                   card_brand="Visa", card_last4=f"{4242 + number // 100:04d}"))
+            month = (month - timedelta(days=1)).replace(day=1)
         added += 1
     return added

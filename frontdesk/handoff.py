@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from frontdesk.agent_assist import ConversationFacts, suggest_reply, summarise
 from frontdesk.audit import AuditLog, DecisionContext
+from frontdesk.billing_triage import BILLING_INTENTS
 from frontdesk.crm import Crm
 from frontdesk.db import Database
 from frontdesk.handoff_policy import HandoffPolicy
@@ -93,6 +94,8 @@ class HandoffRequest:
     entities: list[tuple[str, str]] = field(default_factory=list)
     bot_tried: list[str] = field(default_factory=list)
     customer_id: str | None = None
+    # The NLU's (intent, confidence) ranking: billing inquiries are triaged from it.
+    ranking: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def idempotency_key(self) -> str:
@@ -180,6 +183,11 @@ class HandoffService:
             ).scalar_one())
             profile = self.crm.profile(session, request.customer_id, open_tickets=open_tickets)
         queue = self.policy.queue_for(request.intent, profile.plan if profile else None)
+        triage = None
+        if self.policy.triage is not None and request.intent in BILLING_INTENTS:
+            triage = self.policy.triage.classify(request.ranking or [(request.intent, request.confidence or 0.0)])
+            queue = self.policy.queues[triage.queue]
+            category = category or triage.category
         priority = self.policy.priority(category, profile.tier if profile else None, profile.plan if profile else None)
         redact = self.redactor.redact
         transcript_lines = [f"{t.speaker}: {redact(t.text)}" for t in request.turns]
@@ -190,6 +198,9 @@ class HandoffService:
             collected={k: redact(v) for k, v in request.collected.items()},
             entities=[f"{kind}={redact(value)}" for kind, value in request.entities],
             bot_tried=request.bot_tried,
+            triage=(f"{triage.category} ({triage.confidence:.2f}"
+                    + (f"; runner-up {triage.runner_up} {triage.runner_up_confidence:.2f}" if triage.runner_up else "")
+                    + ("; ambiguous, please route" if triage.ambiguous else "") + ")") if triage else None,
         )
         labels = tuple(
             label for label in (
@@ -197,6 +208,7 @@ class HandoffService:
                 f"confidence:{request.confidence:.2f}" if request.confidence is not None else "confidence:none",
                 f"channel:{request.channel}", f"reason:{request.reason}",
                 f"category:{category}" if category else None,
+                *(triage.labels if triage else ()),
             ) if label
         )
         subject_topic = category or (request.intent or "conversation").replace("_", " ")

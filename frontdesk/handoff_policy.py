@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from frontdesk.billing_triage import BillingTriage
+
 PRIORITIES = ("low", "normal", "high", "urgent")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -59,6 +61,7 @@ class HandoffPolicy:
     hours: BusinessHours
     # plan -> {queue: dedicated queue}: the customer's context can re-route a ticket.
     routing_by_plan: dict[str, dict[str, str]] = field(default_factory=dict)
+    triage: BillingTriage | None = None
 
     @classmethod
     def load(cls, path: Path) -> HandoffPolicy:
@@ -76,6 +79,11 @@ class HandoffPolicy:
         unknown = {q for table in by_plan.values() for q in (*table, *table.values())} - set(queues)
         if unknown:
             raise ValueError(f"{path}: routing_by_plan names unknown queues: {sorted(unknown)}")
+        triage = BillingTriage.from_config(raw["billing_triage"]) if raw.get("billing_triage") else None
+        if triage is not None:
+            unknown = ({*triage.queues.values(), triage.triage_queue}) - set(queues)
+            if unknown:
+                raise ValueError(f"{path}: billing_triage names unknown queues: {sorted(unknown)}")
         prio = raw.get("priority", {})
         hours = raw["business_hours"]
         return cls(
@@ -93,6 +101,7 @@ class HandoffPolicy:
                 closes=time.fromisoformat(hours["close"]),
             ),
             routing_by_plan=by_plan,
+            triage=triage,
         )
 
     def is_mandatory(self, intent: str | None) -> bool:

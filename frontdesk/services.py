@@ -11,6 +11,8 @@ from frontdesk.agent_feedback import AgentFeedback, known_intents
 from frontdesk.agent_workspace import AgentWorkspace
 from frontdesk.agents import AgentDirectory
 from frontdesk.audit import AuditLog
+from frontdesk.billing import SqlBilling
+from frontdesk.billing_desk import BillingDesk
 from frontdesk.conversations import RasaConversations
 from frontdesk.crm import SqlCrm
 from frontdesk.csat import CsatSurvey
@@ -27,6 +29,7 @@ from frontdesk.schema import utcnow
 from frontdesk.settings import Settings
 from frontdesk.ticketing_sql import SqlTicketing
 from frontdesk.tickets import TicketingBackend
+from frontdesk.verification import EmailVerification
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Services:
     agents: AgentDirectory
     workspace: AgentWorkspace
     csat: CsatSurvey
+    verification: EmailVerification
+    billing_desk: BillingDesk
 
 
 def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -> Services:
@@ -56,8 +61,10 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -
         identity, outbox, settings.reset, settings.secret_key, audit=audit, escalations=escalations,
         clock=clock,
     )
-    # The composers need the service (to mint tokens) and the outbox needs the composers.
+    verification = EmailVerification(identity, outbox, settings.secret_key, audit, clock=clock)
+    # The composers need the services (to mint tokens and codes) and the outbox needs the composers.
     composers.update(PasswordResetEmails(password_reset, settings.public_url).composers())
+    composers.update(verification.composers())
     db = Database(settings.database_url)
     handoff = HandoffService(HandoffPolicy.load(settings.handoff_config), default_redactor(), SqlCrm(),
                              audit=audit, clock=clock)
@@ -79,6 +86,8 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -
         agents=AgentDirectory(clock=clock),
         workspace=AgentWorkspace(db, handoff, conversations, feedback, audit, clock=clock),
         csat=CsatSurvey(clock=clock),
+        verification=verification,
+        billing_desk=BillingDesk(SqlBilling(), audit, settings.billing_portal_url, clock=clock),
     )
 
 

@@ -133,6 +133,8 @@ class Settings:
     rasa_api_token: str = ""
     # How often open handoffs are checked for tickets solved in the ticketing system.
     ticket_status_poll_seconds: int = 30
+    # The SaaS app's billing portal: invoice PDFs, payment method, plan (the bot links, never takes cards).
+    billing_portal_url: str = "https://app.frontdesk.example/billing"
 
     @property
     def is_production(self) -> bool:
@@ -225,5 +227,6 @@ class Settings:
             zendesk=zendesk,
             customer_token=customer_token,
             rasa_api_token=env.get("RASA_API_TOKEN", ""),
+            billing_portal_url=(env.get("BILLING_PORTAL_URL") or cls.billing_portal_url).rstrip("/"),
             ticket_status_poll_seconds=_int(env, "TICKET_STATUS_POLL_SECONDS", cls.ticket_status_poll_seconds, 1),
         )

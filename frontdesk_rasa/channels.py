@@ -25,6 +25,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from frontdesk.conversations import AGENT_METADATA_KEY
+from frontdesk.privacy import strip_card_numbers
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,10 @@ TOO_LONG = (
     'summary of what you need, or say "agent" to reach a person.'
 )
 EMPTY = "It looks like your message was empty. What can I help you with?"
+CARD_REMOVED = (
+    "For your security, I've removed the card number from your message and it isn't stored. Please never "
+    "type card details in a chat: you can update your card safely in the billing portal."
+)
 
 
 def check_message(sender: Any, text: Any) -> tuple[str | None, str | None]:
@@ -104,7 +109,11 @@ class BoundedRestInput(RestInput):
                 return response.json({"error": problem}, status=400)
             if reply:
                 return response.json([{"recipient_id": sender, "text": reply}])
+            # A card number never reaches NLU, the tracker store, logs or tickets.
+            text, had_card = strip_card_numbers(text)
             collector = CollectingOutputChannel()
+            if had_card:
+                collector.messages.append({"recipient_id": sender, "text": CARD_REMOVED})
             try:
                 await on_new_message(
                     UserMessage(text, collector, sender, input_channel=self.name(),

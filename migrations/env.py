@@ -8,13 +8,15 @@ from sqlalchemy import engine_from_config, pool
 import frontdesk.agent_feedback
 import frontdesk.agents
 import frontdesk.audit
+import frontdesk.billing
 import frontdesk.csat
 import frontdesk.escalation
 import frontdesk.handoff
 import frontdesk.identity
 import frontdesk.outbox
 import frontdesk.password_reset
-import frontdesk.ticketing_sql  # noqa: F401 - registers the tables on Base.metadata
+import frontdesk.ticketing_sql
+import frontdesk.verification  # noqa: F401 - registers the tables on Base.metadata
 from frontdesk.schema import Base
 from frontdesk.settings import Settings
 

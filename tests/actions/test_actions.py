@@ -136,7 +136,7 @@ async def test_refund_goes_to_a_person_whatever_the_confidence(live_services):
                                                             confidence=0.99))
     assert names(events) == [("pause", None)]
     [handoff] = handoffs(live_services)
-    assert (handoff.reason, handoff.category, handoff.queue) == ("mandatory_category", "refund", "billing")
+    assert (handoff.reason, handoff.category, handoff.queue) == ("mandatory_category", "refund", "billing_refunds")
     assert "expected_reply" in dispatcher.messages[0]
 
 

@@ -33,9 +33,9 @@ async def test_an_agent_takes_over_replies_in_the_widget_and_hands_back(stack: S
 
         listed = (await api.get("/handoffs")).json()
         [mine] = [h for h in listed if h["reference"] == reference]
-        assert mine["queue"] == "billing" and mine["sla_minutes_left"] > 0 and mine["claimed_by"] is None
+        assert mine["queue"] == "billing_refunds" and mine["sla_minutes_left"] > 0 and mine["claimed_by"] is None
         queues = {q["name"]: q for q in (await api.get("/queues")).json()}
-        assert queues["billing"]["open"] >= 1
+        assert queues["billing_refunds"]["open"] >= 1
 
         # Paused: the bot does not answer; the agent sees the message in the live transcript.
         await customer.say("hello? anyone?")

@@ -68,7 +68,7 @@ def test_a_refund_goes_to_a_person_even_when_the_bot_is_sure(stack: Stack):
                        "WHERE conversation_id = 'e2e-refund' AND decision = 'handoff.created'", {})
     assert audit.intent == "request_refund" and audit.confidence >= 0.9
     [ticket] = wait_for(stack, "SELECT queue, labels FROM tickets WHERE conversation_id = 'e2e-refund'", {})
-    assert ticket.queue == "billing" and "category:refund" in json.loads(ticket.labels)
+    assert ticket.queue == "billing_refunds" and "category:refund" in json.loads(ticket.labels)
 
 
 def test_the_customer_cannot_bind_themselves_by_typing_an_id(stack: Stack):

@@ -20,7 +20,7 @@ from tests.standins.zendesk import ZendeskStandIn
 pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.postgres]
 
 FIELDS = {"summary": 360001, "suggested_reply": 360002, "conversation_id": 360003, "queue": 360004}
-GROUPS = {"billing": 20, "disputes": 21, "general": 22, "enterprise_success": 23}
+GROUPS = {"billing": 20, "disputes": 21, "general": 22, "enterprise_success": 23, "billing_refunds": 24}
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +78,10 @@ def test_a_handoff_during_a_zendesk_outage_reaches_zendesk_once_when_it_recovers
     [ticket] = tickets  # exactly one, despite the retries
     assert ticket["external_id"] == f"{conversation}:1"
     assert ticket["priority"] == "high"  # normal for a refund, one step up for an enterprise plan
-    assert ticket["group_id"] == GROUPS["billing"]
+    assert ticket["group_id"] == GROUPS["billing_refunds"]
     assert {"intent:request_refund", "category:refund", "channel:rest"} <= set(ticket["tags"])
     fields = {f["id"]: f["value"] for f in ticket["custom_fields"]}
-    assert fields[FIELDS["queue"]] == "billing" and fields[FIELDS["conversation_id"]] == conversation
+    assert fields[FIELDS["queue"]] == "billing_refunds" and fields[FIELDS["conversation_id"]] == conversation
     assert "refund" in fields[FIELDS["summary"]] and fields[FIELDS["suggested_reply"]].startswith("Hi,")
     note, waiting = ticket["comments"]
     assert note["public"] is False and waiting["public"] is False

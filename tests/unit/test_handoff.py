@@ -46,7 +46,7 @@ def test_a_handoff_becomes_one_ready_to_work_ticket(services):
     assert tickets(services) == []  # delivered by the outbox, not inside the conversation's request
     assert services.ticket_outbox.dispatch_due(services.db)["delivered"] == 1
     [ticket] = tickets(services)
-    assert (ticket.queue, ticket.priority) == ("billing", "normal") or ticket.priority == "high"
+    assert ticket.queue == "billing_refunds" and ticket.priority == "high"  # enterprise: one step up
     everything = " ".join([ticket.transcript, ticket.summary, ticket.suggested_reply, ticket.labels, ticket.profile])
     for pii in ("grace.hopper@example.org", "4111 1111 1111 1111", "7946 0958", "Grace Hopper"):
         assert pii not in everything, pii
@@ -75,7 +75,7 @@ def test_the_customer_profile_can_reroute_a_ticket(services):
     hand_off(services, request("ent", intent="request_human", reason="customer_asked", customer_id="AC-100002"))
     hand_off(services, request("ent-refund", customer_id="AC-100002"))  # specialist queues stay
     services.ticket_outbox.dispatch_due(services.db)
-    assert [t.queue for t in tickets(services)] == ["general", "enterprise_success", "billing"]
+    assert [t.queue for t in tickets(services)] == ["general", "enterprise_success", "billing_refunds"]
 
 
 def test_the_same_handoff_twice_creates_one_ticket(services):

@@ -1,0 +1,132 @@
+"""Billing: verified lookups, the e-mail code verification form, and triaged handoffs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import SafeAction
+from actions.handoff import hand_off
+from actions.tracker_context import decision_context
+from frontdesk.billing_desk import LOOKUP_INTENTS
+from frontdesk.identity import extract_email
+from frontdesk.services import get_services
+from frontdesk.verification import CodeCheck, CodeRequest
+
+_PENDING = ("pending_billing_intent",)
+
+
+def _asked(tracker: Tracker, intent: str | None) -> dict[str, Any] | None:
+    """The parse data of the latest customer message with this intent: the question itself."""
+    for event in reversed(tracker.events):
+        parse = event.get("parse_data") or {}
+        if event.get("event") == "user" and (parse.get("intent") or {}).get("name") == intent:
+            return {**parse, "text": event.get("text")}
+    return None
+
+
+class ActionBillingLookup(SafeAction):
+    """Answers a billing question for a verified customer; asks an unverified one to verify
+    first (the question waits in a slot); hands off what it cannot answer, triaged."""
+
+    def name(self) -> str:
+        return "action_billing_lookup"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        message = tracker.latest_message or {}
+        intent = (message.get("intent") or {}).get("name")
+        if intent not in LOOKUP_INTENTS:  # back from the verification form: the question asked before
+            intent = tracker.get_slot("pending_billing_intent")
+            message = _asked(tracker, intent) or message
+        question = message.get("text") or ""
+        customer_id = tracker.get_slot("customer_id")
+        clear = [SlotSet(slot, None) for slot in (*_PENDING, "billing_email", "otp_code")]
+        if intent not in LOOKUP_INTENTS:
+            dispatcher.utter_message(response="utter_ask_how_can_help")
+            return clear
+        if not customer_id:
+            if tracker.get_slot("otp_code") == "failed":
+                dispatcher.utter_message(response="utter_billing_verification_failed")
+                return [*clear, *hand_off(dispatcher, tracker, "not_verified", message=message)]
+            # The rules start the verification form next; the question waits in the slot.
+            return [SlotSet("pending_billing_intent", intent), SlotSet("billing_email", None),
+                    SlotSet("otp_code", None)]
+        services = get_services()
+        with services.db.transaction() as session:
+            answer = services.billing_desk.answer(session, intent, question, customer_id,
+                                                  decision_context(tracker, self.name()))
+        dispatcher.utter_message(text=answer.text)
+        if not answer.resolved:
+            return [*clear, *hand_off(dispatcher, tracker, "billing_unresolved", message=message)]
+        return clear
+
+
+class ActionBillingHandoff(SafeAction):
+    """Billing requests only a person can do (invoice changes, plan changes, tax, pricing):
+    triaged to the specialist queue."""
+
+    def name(self) -> str:
+        return "action_billing_handoff"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        customer_id = tracker.get_slot("customer_id")
+        if customer_id:  # a verified customer cannot get a person to act on someone else's invoice
+            services = get_services()
+            with services.db.transaction() as session:
+                refusal = services.billing_desk.refuse_foreign_invoice(
+                    session, (tracker.latest_message or {}).get("text") or "", customer_id,
+                    decision_context(tracker, self.name()))
+            if refusal is not None:
+                dispatcher.utter_message(text=refusal.text)
+                return []
+        return hand_off(dispatcher, tracker, "billing_needs_person")
+
+
+class ValidateBillingVerificationForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_billing_verification_form"
+
+    def validate_billing_email(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict,
+    ) -> dict[str, Any]:
+        email = extract_email(value if isinstance(value, str) else None)
+        if email is None:
+            dispatcher.utter_message(response="utter_billing_email_invalid")
+            return {"billing_email": None}
+        services = get_services()
+        with services.db.transaction() as session:
+            outcome = services.verification.request_code(session, email, decision_context(tracker, self.name()))
+        if outcome is CodeRequest.RATE_LIMITED:
+            dispatcher.utter_message(response="utter_otp_too_many_codes")
+        return {"billing_email": email}
+
+    def validate_otp_code(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict,
+    ) -> dict[str, Any]:
+        digits = "".join(ch for ch in str(value or "") if ch.isdigit())
+        if len(digits) != 6:
+            dispatcher.utter_message(response="utter_otp_code_format")  # not counted as an attempt
+            return {"otp_code": None}
+        services = get_services()
+        context = decision_context(tracker, self.name())
+        with services.db.transaction() as session:
+            result = services.verification.check_code(session, digits, context)
+            if result.outcome is CodeCheck.EXPIRED:
+                services.verification.request_code(session, tracker.get_slot("billing_email") or "", context)
+        if result.outcome is CodeCheck.VERIFIED:
+            return {"otp_code": "verified", "customer_id": result.account_id}
+        if result.outcome is CodeCheck.WRONG:
+            dispatcher.utter_message(response="utter_otp_code_wrong", attempts_left=result.attempts_left)
+            return {"otp_code": None}
+        if result.outcome is CodeCheck.EXPIRED:
+            dispatcher.utter_message(response="utter_otp_code_expired")
+            return {"otp_code": None}
+        return {"otp_code": "failed"}  # locked after too many tries, or nothing pending
