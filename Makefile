@@ -15,13 +15,14 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # Rasa 3.6 and its dependencies print pages of DeprecationWarnings on every start.
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: help install browser train db run shell test lint lock clean
+.PHONY: help install browser widget train db run shell test lint lock clean
 
 help:
 	@echo "make run    - set up and start the assistant (Rasa :5005, actions :5055, web :8000)"
 	@echo "make shell  - talk to it in the terminal (rasa shell, action server running)"
 	@echo "make test   - set up and run lint + every test"
 	@echo "make train  - train the model if config, domain or data changed"
+	@echo "make widget - fetch the chat widget bundle (rasa-webchat 1.0.1) from the npm registry"
 	@echo "make lint   - ruff + rasa data validate"
 
 $(STAMP): requirements.lock pyproject.toml scripts/find-python310.sh
@@ -35,6 +36,22 @@ $(STAMP): requirements.lock pyproject.toml scripts/find-python310.sh
 	@touch $@
 
 install: $(STAMP)
+
+# The website chat widget: rasa-webchat's self-contained bundle, from the npm registry, checked
+# against the registry's published integrity hash, and served by the web app (no CDN at run time).
+WEBCHAT := var/widget/webchat-1.0.1.js
+WEBCHAT_INTEGRITY := sha512-Ld1zVJvTAaTrs6A5p8t70agNNrKYRyXlvqXZRgBoDvKKUXbA0jhJKECi5bdPGlaR6jsmqWtVylHS+YqIqo0x8w==
+$(WEBCHAT):
+	@command -v npm >/dev/null || { echo "npm is needed once to fetch the chat widget (Debian: apt-get install npm)"; exit 1; }
+	@rm -rf var/widget/pack && mkdir -p var/widget/pack
+	@cd var/widget/pack && npm pack rasa-webchat@1.0.1 --silent >/dev/null
+	@test "sha512-$$(openssl dgst -sha512 -binary var/widget/pack/rasa-webchat-1.0.1.tgz | base64 -w0)" = "$(WEBCHAT_INTEGRITY)" \
+	  || { echo "rasa-webchat-1.0.1.tgz does not match its published integrity hash"; exit 1; }
+	@tar -xzf var/widget/pack/rasa-webchat-1.0.1.tgz -C var/widget/pack package/lib/index.js
+	@mv var/widget/pack/package/lib/index.js $@ && rm -rf var/widget/pack
+	@echo "chat widget bundle: $@"
+
+widget: $(WEBCHAT)
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -56,7 +73,7 @@ db: $(STAMP)
 	$(BIN)/frontdesk db upgrade
 	$(BIN)/frontdesk db seed
 
-run: $(MODEL) db
+run: $(MODEL) db widget
 	$(BIN)/frontdesk serve
 
 shell: $(MODEL) db
@@ -66,7 +83,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/rasa data validate --fail-on-warnings --quiet
 
-test: $(MODEL) lint browser
+test: $(MODEL) lint browser widget
 	@start=$$(date +%s); \
 	$(BIN)/python -m pytest; status=$$?; \
 	echo "make test: pytest finished in $$(( $$(date +%s) - start )) s"; exit $$status

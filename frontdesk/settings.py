@@ -133,6 +133,10 @@ class Settings:
     rasa_api_token: str = ""
     # How often open handoffs are checked for tickets solved in the ticketing system.
     ticket_status_poll_seconds: int = 30
+    # Where browsers reach Rasa's socket.io channel (the widget page points there).
+    rasa_public_url: str = "http://localhost:5005"
+    # The rasa-webchat bundle `make widget` fetches from the npm registry (never a CDN at run time).
+    widget_bundle: Path = PROJECT_ROOT / "var" / "widget" / "webchat-1.0.1.js"
     # The SaaS app's billing portal: invoice PDFs, payment method, plan (the bot links, never takes cards).
     billing_portal_url: str = "https://app.frontdesk.example/billing"
 
@@ -228,5 +232,8 @@ class Settings:
             customer_token=customer_token,
             rasa_api_token=env.get("RASA_API_TOKEN", ""),
             billing_portal_url=(env.get("BILLING_PORTAL_URL") or cls.billing_portal_url).rstrip("/"),
+            rasa_public_url=(env.get("FRONTDESK_RASA_PUBLIC_URL")
+                             or f"http://localhost:{_int(env, 'RASA_PORT', cls.rasa_port, 1)}").rstrip("/"),
+            widget_bundle=Path(env.get("FRONTDESK_WIDGET_BUNDLE") or cls.widget_bundle),
             ticket_status_poll_seconds=_int(env, "TICKET_STATUS_POLL_SECONDS", cls.ticket_status_poll_seconds, 1),
         )

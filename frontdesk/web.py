@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import json
 import logging
 from importlib import resources
 from string import Template
@@ -21,6 +22,7 @@ from sanic.request import Request
 from sqlalchemy import text
 
 from frontdesk.agent_api import create_agent_api
+from frontdesk.customer_token import CustomerTokenVerifier, TokenRejected
 from frontdesk.password_reset import InvalidResetToken, TokenProblem
 from frontdesk.passwords import MIN_LENGTH, PasswordPolicyError
 from frontdesk.services import Services
@@ -37,7 +39,8 @@ _SECURITY_HEADERS = {
 }
 # The agent inbox: static files, a strict same-origin policy (no inline script, no third party).
 _STATIC = {name: resources.files("frontdesk").joinpath(f"static/{name}").read_text("utf-8")
-           for name in ("inbox.html", "inbox.js", "inbox.css")}
+           for name in ("inbox.html", "inbox.js", "inbox.css", "widget.js", "widget.css")}
+_WIDGET_PAGE = Template(resources.files("frontdesk").joinpath("static/widget.html").read_text("utf-8"))
 _INBOX_HEADERS = {
     **_SECURITY_HEADERS,
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -76,6 +79,47 @@ def create_app(services: Services, run_outbox_worker: bool = True) -> Sanic:
     app.config.FALLBACK_ERROR_FORMAT = "html"
 
     app.blueprint(create_agent_api(services.db, services.workspace, services.agents))
+
+    @app.get("/")
+    async def home(_request: Request) -> response.HTTPResponse:
+        return response.redirect("/widget")
+
+    @app.get("/widget")
+    async def widget_page(request: Request) -> response.HTTPResponse:
+        """The help-centre page with the chat widget. ``?demo_customer=AC-100001`` plays the
+        logged-in support site (development only, with CUSTOMER_TOKEN_SECRET set): the page
+        carries a signed token for that customer, as the real site would render it."""
+        settings = services.settings
+        config: dict[str, Any] = {"socketUrl": settings.rasa_public_url}
+        who = "You're chatting anonymously."
+        demo = request.args.get("demo_customer")
+        if demo and not settings.is_production and settings.customer_token.secret:
+            with contextlib.suppress(TokenRejected):
+                config["customerToken"] = CustomerTokenVerifier(settings.customer_token).mint(demo[:16], 3600)
+                who = f"Signed in (demo) as {demo[:16]}."
+        # "</" cannot close the script element the JSON sits in.
+        page = _WIDGET_PAGE.substitute(config=json.dumps(config).replace("</", "<\\/"), who=html.escape(who))
+        rasa = settings.rasa_public_url
+        ws = rasa.replace("http://", "ws://").replace("https://", "wss://")
+        headers = {**_SECURITY_HEADERS, "X-Frame-Options": "SAMEORIGIN", "Content-Security-Policy": (
+            "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            f"font-src 'self'; connect-src 'self' {rasa} {ws}; frame-ancestors 'self'")}
+        return response.html(page, headers=headers)
+
+    @app.get("/widget/webchat.js")
+    async def widget_bundle(_request: Request) -> response.HTTPResponse:
+        bundle = services.settings.widget_bundle
+        if not bundle.exists():
+            return response.text("The chat widget is not installed: run `make widget`.", status=503)
+        return await response.file(str(bundle), mime_type="text/javascript; charset=utf-8",
+                                   headers={"Cache-Control": "public, max-age=3600"})
+
+    @app.get("/widget/static/<name:str>")
+    async def widget_static(_request: Request, name: str) -> response.HTTPResponse:
+        if name not in {"widget.js", "widget.css"}:
+            return response.text("not found", status=404)
+        content_type = "text/javascript" if name.endswith(".js") else "text/css"
+        return response.text(_STATIC[name], content_type=f"{content_type}; charset=utf-8")
 
     @app.get("/agent")
     async def agent_inbox(_request: Request) -> response.HTTPResponse:

@@ -10,14 +10,17 @@ client sends the support site's signed customer token (``{"metadata": {"customer
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
+import uuid
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
+from rasa.core.channels.socketio import SocketIOInput
 from rasa.shared.core.events import BotUttered
 from sanic import Blueprint, response
 from sanic.exceptions import InvalidUsage
@@ -125,5 +128,72 @@ class BoundedRestInput(RestInput):
                 # No message text here: logs must not carry what customers typed.
                 log.exception("rest: message handling failed (sender %s)", sender)
             return response.json(collector.messages)
+
+        return webhook
+
+
+class PersistentSocketIOInput(SocketIOInput):
+    """Rasa's socket.io channel (the website widget) with two repairs.
+
+    - Session persistence: Rasa 3.6.21 calls ``sio.enter_room`` without awaiting it. From
+      python-socketio 5.10 on it is a coroutine, so the session never joins its room and no
+      reply ever arrives ("coroutine 'AsyncServer.enter_room' was never awaited"). This handler
+      awaits it when it is awaitable, so it works with the pinned 5.9 and with later releases.
+    - The same input checks as the REST channel: empty or over-long messages are answered
+      without NLU, malformed metadata is ignored, and card numbers are removed first.
+    """
+
+    @classmethod
+    def name(cls) -> str:
+        return "socketio"  # same URL and name as Rasa's channel: agent replies find it as "latest"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = super().blueprint(on_new_message)
+        sio = self.sio
+        assert sio is not None
+        output = self.get_output_channel
+
+        @sio.on("session_request", namespace=self.namespace)
+        async def session_request(sid: str, data: dict | None) -> None:
+            data = data if isinstance(data, dict) else {}
+            session_id = data.get("session_id")
+            if not isinstance(session_id, str) or not session_id or len(session_id) > MAX_SENDER_CHARS:
+                session_id = uuid.uuid4().hex
+            if self.session_persistence:
+                joined = sio.enter_room(sid, session_id, namespace=self.namespace)
+                if inspect.isawaitable(joined):
+                    await joined
+            await sio.emit("session_confirm", session_id, room=sid)
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def handle_message(sid: str, data: Any) -> None:
+            if not isinstance(data, dict):
+                return
+            sender = data.get("session_id") if self.session_persistence else sid
+            problem, reply = check_message(sender, data.get("message"))
+            if problem:
+                log.warning("socketio: message refused (%s)", problem)
+                return
+            channel = output()
+            assert channel is not None
+            if reply:
+                await channel.send_text_message(sender, reply)
+                return
+            metadata = data.get(self.metadata_key) or {}
+            if isinstance(metadata, str):
+                try:
+                    metadata = json.loads(metadata)
+                except ValueError:
+                    metadata = {}
+            if not isinstance(metadata, dict) or len(json.dumps(metadata)) > MAX_METADATA_CHARS:
+                metadata = {}
+            text, had_card = strip_card_numbers(data["message"])
+            if had_card:
+                await channel.send_text_message(sender, CARD_REMOVED)
+            try:
+                await on_new_message(UserMessage(text, channel, sender, input_channel=self.name(),
+                                                 metadata=metadata))
+            except Exception:
+                log.exception("socketio: message handling failed (sender %s)", sender)
 
         return webhook

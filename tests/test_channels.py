@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from frontdesk_rasa.channels import EMPTY, MAX_MESSAGE_CHARS, TOO_LONG, check_message
@@ -27,3 +29,50 @@ def test_check_message(sender, text, problem, reply):
     if problem:
         assert problem in found_problem
     assert found_reply == reply
+
+
+async def test_socketio_sessions_join_their_room_even_when_enter_room_is_a_coroutine(monkeypatch):
+    """The trap: python-socketio >= 5.10 made ``enter_room`` a coroutine, which Rasa 3.6.21 never
+    awaits, so replies never reach the widget. The channel must await it (and still work with
+    the pinned 5.9, where it is a plain function)."""
+    from frontdesk_rasa.channels import PersistentSocketIOInput
+
+    channel = PersistentSocketIOInput(session_persistence=True, user_message_evt="user_uttered",
+                                      bot_message_evt="bot_uttered")
+
+    async def on_new_message(message):
+        received.append(message)
+
+    received: list = []
+    channel.blueprint(on_new_message)
+    sio = channel.sio
+    joined: list[tuple[str, str]] = []
+    emitted: list[tuple[str, object, str]] = []
+
+    async def coroutine_enter_room(sid, room, namespace=None):  # python-socketio >= 5.10
+        joined.append((sid, room))
+
+    async def emit(event, data=None, room=None, **kwargs):
+        emitted.append((event, data, room))
+
+    monkeypatch.setattr(sio, "enter_room", coroutine_enter_room)
+    monkeypatch.setattr(sio, "emit", emit)
+    handlers = sio.handlers["/"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # "coroutine ... was never awaited"
+        await handlers["session_request"]("sid-1", {"session_id": "widget-session-1"})
+    assert joined == [("sid-1", "widget-session-1")]
+    assert emitted == [("session_confirm", "widget-session-1", "sid-1")]
+
+    monkeypatch.setattr(sio, "enter_room", lambda sid, room, namespace=None: joined.append((sid, room)))
+    await handlers["session_request"]("sid-2", {"session_id": "widget-session-2"})  # python-socketio 5.9
+    assert joined[-1] == ("sid-2", "widget-session-2")
+
+    # The widget's messages get the same checks as REST: a card number never reaches Rasa.
+    await handlers["user_uttered"]("sid-1", {"session_id": "widget-session-1", "message": "card 4111 1111 1111 1111",
+                                             "customData": "{not json"})
+    [message] = received
+    assert message.text == "card [card number removed]" and message.metadata == {}
+    assert emitted[-1][0] == "bot_uttered" and "removed the card number" in emitted[-1][1]["text"]
+    await handlers["user_uttered"]("sid-1", {"session_id": "widget-session-1", "message": "x" * 5000})
+    assert len(received) == 1 and "too long" in emitted[-1][1]["text"]
