@@ -17,6 +17,10 @@ def rasa_environment(settings: Settings) -> dict[str, str]:
         "FRONTDESK_LOCK_STORE_PORT": "6379",
         "FRONTDESK_LOCK_STORE_DB": "1",
         "FRONTDESK_LOCK_STORE_PASSWORD": "",
+        # credentials.yml substitutes these; empty ones leave the Slack channel off.
+        "SLACK_BOT_TOKEN": settings.slack.bot_token,
+        "SLACK_SIGNING_SECRET": settings.slack.signing_secret,
+        "SLACK_API_URL": settings.slack.api_url,
     }
     if settings.redis_url:
         parts = urlsplit(settings.redis_url)

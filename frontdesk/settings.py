@@ -91,6 +91,19 @@ class ZendeskSettings:
 
 
 @dataclass(frozen=True)
+class SlackSettings:
+    """Slack app credentials (https://api.slack.com/apps): both unset turns the channel off."""
+
+    bot_token: str = ""  # xoxb-…
+    signing_secret: str = ""
+    api_url: str = "https://slack.com/api/"  # a stand-in's URL in tests; Slack's own otherwise
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.bot_token and self.signing_secret)
+
+
+@dataclass(frozen=True)
 class CustomerTokenSettings:
     """How the support site vouches for a logged-in customer: a signed JWT in the chat metadata.
 
@@ -133,6 +146,7 @@ class Settings:
     rasa_api_token: str = ""
     # How often open handoffs are checked for tickets solved in the ticketing system.
     ticket_status_poll_seconds: int = 30
+    slack: SlackSettings = field(default_factory=SlackSettings)
     # Where browsers reach Rasa's socket.io channel (the widget page points there).
     rasa_public_url: str = "http://localhost:5005"
     # The rasa-webchat bundle `make widget` fetches from the npm registry (never a CDN at run time).
@@ -235,5 +249,10 @@ class Settings:
             rasa_public_url=(env.get("FRONTDESK_RASA_PUBLIC_URL")
                              or f"http://localhost:{_int(env, 'RASA_PORT', cls.rasa_port, 1)}").rstrip("/"),
             widget_bundle=Path(env.get("FRONTDESK_WIDGET_BUNDLE") or cls.widget_bundle),
+            slack=SlackSettings(
+                bot_token=env.get("SLACK_BOT_TOKEN", ""),
+                signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
+                api_url=env.get("SLACK_API_URL") or SlackSettings.api_url,
+            ),
             ticket_status_poll_seconds=_int(env, "TICKET_STATUS_POLL_SECONDS", cls.ticket_status_poll_seconds, 1),
         )

@@ -76,3 +76,14 @@ async def test_socketio_sessions_join_their_room_even_when_enter_room_is_a_corou
     assert emitted[-1][0] == "bot_uttered" and "removed the card number" in emitted[-1][1]["text"]
     await handlers["user_uttered"]("sid-1", {"session_id": "widget-session-1", "message": "x" * 5000})
     assert len(received) == 1 and "too long" in emitted[-1][1]["text"]
+
+
+def test_slack_is_off_without_credentials_and_threads_agent_replies():
+    from frontdesk_rasa.slack import FrontdeskSlackBot, FrontdeskSlackInput
+
+    off = FrontdeskSlackInput.from_credentials({"slack_token": "", "slack_signing_secret": ""})
+    assert not off.configured  # Rasa's own connector refuses to start the server here
+    on = FrontdeskSlackInput.from_credentials({"slack_token": "xoxb-1", "slack_signing_secret": "s",
+                                               "slack_api_url": "http://127.0.0.1:9/api"})
+    bot = on.get_output_channel()
+    assert isinstance(bot, FrontdeskSlackBot) and str(bot.client.base_url) == "http://127.0.0.1:9/api/"

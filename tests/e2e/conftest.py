@@ -27,11 +27,13 @@ from frontdesk.customer_token import CustomerTokenVerifier
 from frontdesk.db import dispose_engines
 from frontdesk.settings import CustomerTokenSettings
 from tests.conftest import SmtpSink, create_postgres_database, drop_postgres_database, free_port
+from tests.standins.slack import SlackStandIn
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "frontdesk.tar.gz"
 BIN = Path(sys.executable).parent
 CUSTOMER_TOKEN_SECRET = "e2e-support-site-signing-secret-0123456789"
+SLACK_SIGNING_SECRET = "e2e-slack-signing-secret"
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Stack:
     process: subprocess.Popen[bytes]
     timings: dict[str, float]
     backend: str
+    slack: SlackStandIn
 
     def say(self, sender: str, message: str, metadata: dict | None = None) -> list[dict]:
         started = time.perf_counter()
@@ -114,6 +117,7 @@ def running_stack(name: str, workdir: Path, extra_env: dict[str, str] | None = N
     sink = SmtpSink("127.0.0.1", free_port())
     controller = Controller(sink, hostname=sink.host, port=sink.port)
     controller.start()
+    slack = SlackStandIn().__enter__()
     ports = {port: free_port() for port in ("rasa", "actions", "web")}
     extra_env = dict(extra_env or {})
     database_url = extra_env.pop("FRONTDESK_DATABASE_URL", f"sqlite:///{workdir / 'frontdesk.db'}")
@@ -127,6 +131,9 @@ def running_stack(name: str, workdir: Path, extra_env: dict[str, str] | None = N
         "SMTP_PORT": str(sink.port),
         "OUTBOX_POLL_SECONDS": "1",
         "CUSTOMER_TOKEN_SECRET": CUSTOMER_TOKEN_SECRET,
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
         **extra_env,
     }
     for command in (["db", "upgrade"], ["db", "seed"]):
@@ -148,7 +155,7 @@ def running_stack(name: str, workdir: Path, extra_env: dict[str, str] | None = N
             assert time.monotonic() < deadline, "the stack did not start in 300 s"
             time.sleep(0.5)
         stack = Stack(rasa_url, f"http://localhost:{ports['web']}", database_url, sink, process,
-                      {"startup_seconds": time.perf_counter() - started}, name)
+                      {"startup_seconds": time.perf_counter() - started}, name, slack)
         yield stack
         # Ctrl-C stops every process, cleanly.
         process.send_signal(signal.SIGINT)
@@ -161,6 +168,7 @@ def running_stack(name: str, workdir: Path, extra_env: dict[str, str] | None = N
             process.kill()
             process.wait(timeout=30)
         controller.stop()
+        slack.__exit__()
         log.close()
         dispose_engines()
     report = ROOT / "reports" / f"e2e_timings_{name.replace('+', '_')}.json"
