@@ -55,8 +55,7 @@ class ActionBillingLookup(SafeAction):
                 dispatcher.utter_message(response="utter_billing_verification_failed")
                 return [*clear, *hand_off(dispatcher, tracker, "not_verified", message=message)]
             # The rules start the verification form next; the question waits in the slot.
-            return [SlotSet("pending_billing_intent", intent), SlotSet("billing_email", None),
-                    SlotSet("otp_code", None)]
+            return [SlotSet("pending_billing_intent", intent)]
         services = get_services()
         with services.db.transaction() as session:
             answer = services.billing_desk.answer(session, intent, question, customer_id,
@@ -97,6 +96,8 @@ class ValidateBillingVerificationForm(FormValidationAction):
     def validate_billing_email(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict,
     ) -> dict[str, Any]:
+        if value is None:  # the slot was only cleared, nothing typed: no complaint
+            return {"billing_email": None}
         email = extract_email(value if isinstance(value, str) else None)
         if email is None:
             dispatcher.utter_message(response="utter_billing_email_invalid")
@@ -111,7 +112,9 @@ class ValidateBillingVerificationForm(FormValidationAction):
     def validate_otp_code(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict,
     ) -> dict[str, Any]:
-        digits = "".join(ch for ch in str(value or "") if ch.isdigit())
+        if value is None:
+            return {"otp_code": None}
+        digits = "".join(ch for ch in str(value) if ch.isdigit())
         if len(digits) != 6:
             dispatcher.utter_message(response="utter_otp_code_format")  # not counted as an attempt
             return {"otp_code": None}

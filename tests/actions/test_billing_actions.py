@@ -108,3 +108,12 @@ async def test_a_person_is_not_asked_to_act_on_another_customers_invoice(billing
         assert session.execute(select(HandoffRow)).first() is None
         [denied] = billing_services.audit.list(session, "bill-1", "billing.access_denied", 10)
     assert denied.action == "action_billing_handoff"
+
+
+def test_cleared_slots_are_not_complained_about(billing_services):
+    form = ValidateBillingVerificationForm()
+    dispatcher = CollectingDispatcher()
+    t = tracker("how many seats do we have", "ask_plan_details")
+    assert form.validate_billing_email(None, dispatcher, t, {}) == {"billing_email": None}
+    assert form.validate_otp_code(None, dispatcher, t, {}) == {"otp_code": None}
+    assert dispatcher.messages == []
