@@ -118,6 +118,8 @@ def serve(settings: Settings, model: Path, shell: bool = False) -> int:
              "--cors", "*", "--enable-api", "--auth-token", api_token],
         )
         print("Loading the model (about 30 s)...", flush=True)
+        slack = ("on, /webhooks/slack/webhook" if settings.slack.configured
+                 else "off (set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)")
         supervisor.wait_ready("rasa server", f"{settings.rasa_url}/")
         print(
             f"""
@@ -126,6 +128,9 @@ Frontdesk is running.
                 -d '{{"sender":"u1","message":"I forgot my password"}}'
   socket.io:  http://localhost:{settings.rasa_port}/socket.io (session persistence on)
   Web app:    {settings.public_url} (password-reset page, e-mail outbox worker)
+  Widget:     {settings.public_url}/widget (the help-centre page with the chat widget)
+  Agents:     {settings.public_url}/agent (token: `.venv/bin/frontdesk agent token create "Your Name"`)
+  Slack:      {slack}
   E-mail:     {"development mailbox, files in var/mail/" if mailbox else
                f"SMTP {settings.smtp.host}:{settings.smtp.port}"}
   Demo customers: `.venv/bin/frontdesk accounts list`, e.g. ada.lovelace@example.com
