@@ -74,7 +74,9 @@ class RasaConversations:
 
     @staticmethod
     def _path(conversation_id: str, suffix: str) -> str:
-        return f"/conversations/{quote(conversation_id, safe='')}/{suffix}"
+        # Sanic hands Rasa its path parameters still percent-encoded: ids are kept to characters
+        # that need none (the channels refuse others), and anything else is encoded.
+        return f"/conversations/{quote(conversation_id, safe='_.:@+-')}/{suffix}"
 
     def transcript(self, conversation_id: str) -> list[TranscriptTurn]:
         tracker = self._call("GET", self._path(conversation_id, "tracker"), params={"include_events": "ALL"})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import re
 import uuid
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 2000
 MAX_SENDER_CHARS = 128
 MAX_METADATA_CHARS = 8192
+# Conversation ids travel in URLs (Rasa's HTTP API, the agent API): no characters that need quoting.
+SENDER = re.compile(rf"[A-Za-z0-9_.:@+-]{{1,{MAX_SENDER_CHARS}}}")
 TOO_LONG = (
     f"That message is too long for me (over {MAX_MESSAGE_CHARS:,} characters). Please send a shorter "
     'summary of what you need, or say "agent" to reach a person.'
@@ -48,8 +51,8 @@ CARD_REMOVED = (
 
 def check_message(sender: Any, text: Any) -> tuple[str | None, str | None]:
     """(problem for the HTTP caller, reply for the customer); both None when the message is fine."""
-    if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
-        return f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS} characters", None
+    if not isinstance(sender, str) or not SENDER.fullmatch(sender):
+        return (f"'sender' must be 1-{MAX_SENDER_CHARS} characters: letters, digits and _ . : @ + -"), None
     if text is not None and not isinstance(text, str):
         return "'message' must be a string", None
     if text is None or not text.strip():

@@ -20,6 +20,10 @@ from frontdesk_rasa.channels import EMPTY, MAX_MESSAGE_CHARS, TOO_LONG, check_me
         ("", "hello", "sender", None),
         ("s" * 129, "hello", "sender", None),
         (42, "hello", "sender", None),
+        ("a/b", "hello", "sender", None),  # ids travel in URLs: nothing that needs quoting
+        ("user 1", "hello", "sender", None),
+        ("U0AB_D0CD_1764235000.123456", "hello", None, None),  # a Slack thread conversation
+        ("e2e-billing-postgres+redis", "hello", None, None),
         ("u1", ["hello"], "message", None),
     ],
 )
