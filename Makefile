@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # Rasa 3.6 and its dependencies print pages of DeprecationWarnings on every start.
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: help install browser widget train db run shell test lint lock clean
+.PHONY: help install browser widget train db run shell test lint eval lock clean
 
 help:
 	@echo "make run    - set up and start the assistant (Rasa :5005, actions :5055, web :8000)"
@@ -24,6 +24,7 @@ help:
 	@echo "make train  - train the model if config, domain or data changed"
 	@echo "make widget - fetch the chat widget bundle (rasa-webchat 1.0.1) from the npm registry"
 	@echo "make lint   - ruff + rasa data validate"
+	@echo "make eval   - quality report under reports/ (held-out NLU, out of scope, triage, CV)"
 
 $(STAMP): requirements.lock pyproject.toml scripts/find-python310.sh
 	@python=$$(scripts/find-python310.sh) && \
@@ -87,6 +88,12 @@ test: $(MODEL) lint browser widget
 	@start=$$(date +%s); \
 	$(BIN)/python -m pytest; status=$$?; \
 	echo "make test: pytest finished in $$(( $$(date +%s) - start )) s"; exit $$status
+
+# The quality report (held-out NLU, entities, out of scope, triage, dialogue). FOLDS=5 adds
+# `rasa test nlu --cross-validation` (about 5 minutes per fold on 2 cores).
+FOLDS ?= 0
+eval: $(MODEL)
+	$(BIN)/python -m frontdesk_rasa.eval_report --folds $(FOLDS)
 
 # Re-resolve the lock from requirements.in (needs network access to PyPI).
 lock:

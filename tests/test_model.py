@@ -60,6 +60,14 @@ def test_heldout_examples_are_never_in_the_training_data():
     assert not overlap, f"held-out examples found in training data: {sorted(overlap)[:10]}"
 
 
+def test_the_evaluation_sets_are_never_in_the_training_data():
+    training = set().union(*(_examples(p) for p in (ROOT / "data").rglob("*.yml")))
+    out_of_scope = _examples(ROOT / "tests" / "eval" / "out_of_scope.yml")
+    assert len(out_of_scope) >= 500
+    overlap = out_of_scope & training
+    assert not overlap, f"out-of-scope evaluation messages found in training data: {sorted(overlap)[:10]}"
+
+
 def test_every_intent_has_heldout_examples():
     domain = yaml.safe_load((ROOT / "domain.yml").read_text())
     heldout = {b["intent"] for b in yaml.safe_load(HELDOUT.read_text())["nlu"]}
