@@ -40,6 +40,13 @@ class TriageResult:
     queue: str
 
     @property
+    def description(self) -> str:
+        """For the agent: "invoice (0.91; runner-up tax 0.04)"."""
+        runner_up = f"; runner-up {self.runner_up} {self.runner_up_confidence:.2f}" if self.runner_up else ""
+        ambiguous = "; ambiguous, please route" if self.ambiguous else ""
+        return f"{self.category} ({self.confidence:.2f}{runner_up}{ambiguous})"
+
+    @property
     def labels(self) -> tuple[str, ...]:
         return (f"triage:{self.category}", f"triage_confidence:{self.confidence:.2f}",
                 *(("triage:ambiguous",) if self.ambiguous else ()))

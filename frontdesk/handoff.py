@@ -198,9 +198,7 @@ class HandoffService:
             collected={k: redact(v) for k, v in request.collected.items()},
             entities=[f"{kind}={redact(value)}" for kind, value in request.entities],
             bot_tried=request.bot_tried,
-            triage=(f"{triage.category} ({triage.confidence:.2f}"
-                    + (f"; runner-up {triage.runner_up} {triage.runner_up_confidence:.2f}" if triage.runner_up else "")
-                    + ("; ambiguous, please route" if triage.ambiguous else "") + ")") if triage else None,
+            triage=triage.description if triage else None,
         )
         labels = tuple(
             label for label in (

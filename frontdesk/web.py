@@ -58,6 +58,13 @@ def _page(title: str, body: str, status: int = 200) -> response.HTTPResponse:
     return response.html(content, status=status, headers=_SECURITY_HEADERS)
 
 
+def _static_file(name: str, allowed: set[str], headers: dict[str, str] | None = None) -> response.HTTPResponse:
+    if name not in allowed:
+        return response.text("not found", status=404)
+    content_type = "text/javascript" if name.endswith(".js") else "text/css"
+    return response.text(_STATIC[name], content_type=f"{content_type}; charset=utf-8", headers=headers)
+
+
 def _form(token: str, error: str | None = None) -> str:
     problem = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
     return f"""{problem}
@@ -116,10 +123,7 @@ def create_app(services: Services, run_outbox_worker: bool = True) -> Sanic:
 
     @app.get("/widget/static/<name:str>")
     async def widget_static(_request: Request, name: str) -> response.HTTPResponse:
-        if name not in {"widget.js", "widget.css"}:
-            return response.text("not found", status=404)
-        content_type = "text/javascript" if name.endswith(".js") else "text/css"
-        return response.text(_STATIC[name], content_type=f"{content_type}; charset=utf-8")
+        return _static_file(name, {"widget.js", "widget.css"})
 
     @app.get("/agent")
     async def agent_inbox(_request: Request) -> response.HTTPResponse:
@@ -127,10 +131,7 @@ def create_app(services: Services, run_outbox_worker: bool = True) -> Sanic:
 
     @app.get("/agent/static/<name:str>")
     async def agent_static(_request: Request, name: str) -> response.HTTPResponse:
-        if name not in _STATIC or name.endswith(".html"):
-            return response.text("not found", status=404)
-        content_type = "text/javascript" if name.endswith(".js") else "text/css"
-        return response.text(_STATIC[name], content_type=f"{content_type}; charset=utf-8", headers=_INBOX_HEADERS)
+        return _static_file(name, {"inbox.js", "inbox.css"}, _INBOX_HEADERS)
 
     @app.get("/healthz")
     async def health(_request: Request) -> response.HTTPResponse:

@@ -32,7 +32,9 @@ from frontdesk_rasa.evaluation import (
     FALLBACK,
     OUT_OF_SCOPE,
     Prediction,
+    fallback_settings,
     handoff_effect,
+    handoff_intents,
     load_examples,
     predict,
     write_report,
@@ -52,16 +54,6 @@ RASA = str(Path(sys.executable).parent / "rasa")
 # the rating it asked for); anywhere else the rules treat them as an unclear message (clarify).
 ANSWERS_ONLY = frozenset({"inform_otp_code", "rate_csat"})
 SMALL_TALK = frozenset({"greet", "goodbye", "thank", "affirm", "deny", "stop", "bot_challenge", "ask_capabilities"})
-
-
-def _fallback_settings() -> tuple[float, float]:
-    pipeline = yaml.safe_load((ROOT / "config.yml").read_text())["pipeline"]
-    [fallback] = [c for c in pipeline if c["name"] == "FallbackClassifier"]
-    return float(fallback["threshold"]), float(fallback["ambiguity_threshold"])
-
-
-def _handoff_intents(policy: HandoffPolicy) -> set[str]:
-    return set(policy.mandatory_human) | {"request_human"}
 
 
 def entity_scores(agent: Agent, path: Path) -> dict[str, dict[str, float]]:
@@ -148,17 +140,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     reports = ROOT / "reports"
     policy = HandoffPolicy.load(ROOT / "handoff.yml")
-    threshold, ambiguity = _fallback_settings()
+    threshold, ambiguity = fallback_settings(ROOT / "config.yml")
     agent = Agent.load(args.model)
 
     heldout_path = ROOT / "tests" / "nlu" / "heldout.yml"
     heldout = asyncio.run(predict(agent, load_examples(heldout_path)))
     nlu = write_report(heldout, reports, handoff=handoff_effect(heldout, threshold, ambiguity,
-                                                                 _handoff_intents(policy)))
+                                                                 handoff_intents(policy)))
     entities = entity_scores(agent, heldout_path)
     oos_predictions = asyncio.run(predict(agent, load_examples(ROOT / "tests" / "eval" / "out_of_scope.yml")))
-    oos = out_of_scope_report(oos_predictions, threshold, ambiguity, _handoff_intents(policy))
-    cases = parse_cases(Path(args.model), load_triage_set(ROOT / "tests" / "triage" / "billing_heldout.yml"))
+    oos = out_of_scope_report(oos_predictions, threshold, ambiguity, handoff_intents(policy))
+    cases = parse_cases(agent, load_triage_set(ROOT / "tests" / "triage" / "billing_heldout.yml"))
     triage = triage_quality(cases, policy.triage)
     replay = replay_month(cases, policy.triage, policy)
     write_triage_report(reports, triage, threshold_sweep(cases, policy.triage), replay, policy.triage)

@@ -14,8 +14,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rasa.core.agent import Agent
 from rasa.shared.nlu.training_data.loading import load_data
+
+from frontdesk.handoff_policy import HandoffPolicy
 
 FALLBACK = "nlu_fallback"
 OUT_OF_SCOPE = "out_of_scope"
@@ -29,6 +32,17 @@ class Prediction:
     top1: str
     top1_confidence: float
     top2_confidence: float
+
+
+def fallback_settings(config: Path) -> tuple[float, float]:
+    """The FallbackClassifier's (threshold, ambiguity_threshold) in a Rasa config file."""
+    [fallback] = [c for c in yaml.safe_load(config.read_text())["pipeline"] if c["name"] == "FallbackClassifier"]
+    return float(fallback["threshold"]), float(fallback["ambiguity_threshold"])
+
+
+def handoff_intents(policy: HandoffPolicy) -> set[str]:
+    """Intents the bot hands to a person at once: the mandatory categories and "talk to a person"."""
+    return set(policy.mandatory_human) | {"request_human"}
 
 
 def load_examples(path: Path) -> list[tuple[str, str]]:

@@ -30,7 +30,7 @@ from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from frontdesk.privacy import strip_card_numbers
-from frontdesk_rasa.channels import CARD_REMOVED, EMPTY, MAX_MESSAGE_CHARS, TOO_LONG
+from frontdesk_rasa.channels import CARD_REMOVED, check_message
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class FrontdeskSlackInput(SlackInput):
             log.info("slack: retry #%s of an event already answered; ignored",
                      request.headers.get(self.retry_num_header))
             return response.text("", status=HTTPStatus.OK, headers={"X-Slack-No-Retry": "1"})
-        reply = EMPTY if not (text or "").strip() else TOO_LONG if len(text) > MAX_MESSAGE_CHARS else None
+        _, reply = check_message(sender_id or "", text)  # the REST channel's checks
         text, had_card = strip_card_numbers(text or "")
         if reply or had_card:
             out = (metadata or {}).get("out_channel")

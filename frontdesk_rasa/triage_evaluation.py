@@ -38,8 +38,8 @@ def load_triage_set(path: Path) -> list[tuple[str, str]]:
             for line in block["examples"].splitlines() if line.startswith("- ")]
 
 
-def parse_cases(model: Path, examples: list[tuple[str, str]]) -> list[TriageCase]:
-    agent = Agent.load(str(model))
+def parse_cases(agent: Agent, examples: list[tuple[str, str]]) -> list[TriageCase]:
+    """Parses every inquiry once with an already loaded model (loading one takes ~20 s)."""
 
     async def parse_all() -> list[TriageCase]:
         cases = []

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from frontdesk_rasa.evaluation import Prediction, handoff_effect, predict_file, threshold_effect, write_report
+from frontdesk.handoff_policy import HandoffPolicy
+from frontdesk_rasa.evaluation import (
+    Prediction,
+    fallback_settings,
+    handoff_effect,
+    handoff_intents,
+    predict_file,
+    threshold_effect,
+    write_report,
+)
 
 pytestmark = pytest.mark.model
 
@@ -22,13 +31,8 @@ REPORTS = ROOT / "reports"
 RASA = str(Path(sys.executable).parent / "rasa")
 
 
-def _config() -> dict:
-    return yaml.safe_load((ROOT / "config.yml").read_text())
-
-
-def _fallback_settings() -> tuple[float, float]:
-    [fallback] = [c for c in _config()["pipeline"] if c["name"] == "FallbackClassifier"]
-    return float(fallback["threshold"]), float(fallback["ambiguity_threshold"])
+THRESHOLDS = fallback_settings(ROOT / "config.yml")
+HANDOFF_INTENTS = handoff_intents(HandoffPolicy.load(ROOT / "handoff.yml"))
 
 
 @pytest.fixture(scope="session")
@@ -96,13 +100,8 @@ def test_dialogue_test_stories_pass():
     assert run.returncode == 0, failed or (run.stdout[-3000:] + run.stderr[-3000:])
 
 
-def _handoff_intents() -> set[str]:
-    policy = yaml.safe_load((ROOT / "handoff.yml").read_text())
-    return set(policy["mandatory_human"]) | {"request_human"}
-
-
 def test_heldout_nlu_quality(heldout_predictions):
-    handoff = handoff_effect(heldout_predictions, *_fallback_settings(), _handoff_intents())
+    handoff = handoff_effect(heldout_predictions, *THRESHOLDS, HANDOFF_INTENTS)
     report = write_report(heldout_predictions, REPORTS, handoff=handoff)
     print((REPORTS / "nlu_heldout.md").read_text())
     # Floors, not targets: they catch a broken pipeline or data regression. The measured
@@ -116,7 +115,7 @@ def test_heldout_nlu_quality(heldout_predictions):
 
 
 def test_out_of_scope_rarely_starts_a_flow(heldout_predictions):
-    threshold, ambiguity = _fallback_settings()
+    threshold, ambiguity = THRESHOLDS
     effect = threshold_effect(heldout_predictions, threshold, ambiguity)
     # An out-of-scope message may be answered by small talk at worst; starting the reset
     # flow or a handoff from one is what matters most.
@@ -129,7 +128,7 @@ def test_out_of_scope_rarely_starts_a_flow(heldout_predictions):
 
 
 def test_risky_categories_reach_a_person(heldout_predictions):
-    handoff = handoff_effect(heldout_predictions, *_fallback_settings(), _handoff_intents())
+    handoff = handoff_effect(heldout_predictions, *THRESHOLDS, HANDOFF_INTENTS)
     # The rest are asked to clarify, and a second unclear message hands off too.
     assert handoff.mandatory_to_human >= 0.85, handoff
     assert handoff.in_scope_wrongly_handed_off <= 0.05, handoff
@@ -142,7 +141,8 @@ def test_billing_triage_quality_and_the_month_replay():
     """Triage on 351 held-out billing inquiries (written apart from the training data), the
     threshold sweep behind handoff.yml's values, and the seed's month of billing traffic replayed
     with and without triage. Floors sit a few points under the measured values (README)."""
-    from frontdesk.handoff_policy import HandoffPolicy
+    from rasa.core.agent import Agent
+
     from frontdesk_rasa.triage_evaluation import (
         load_triage_set,
         parse_cases,
@@ -156,7 +156,7 @@ def test_billing_triage_quality_and_the_month_replay():
     examples = load_triage_set(TRIAGE_SET)
     training = set().union(*(_examples(p) for p in (ROOT / "data").rglob("*.yml")))
     assert len(examples) >= 300 and not {t for t, _ in examples if _normalise(t) in training}
-    cases = parse_cases(MODEL, examples)
+    cases = parse_cases(Agent.load(str(MODEL)), examples)
     quality = triage_quality(cases, policy.triage)
     replay = replay_month(cases, policy.triage, policy)
     write_triage_report(REPORTS, quality, threshold_sweep(cases, policy.triage), replay, policy.triage)
