@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # Rasa 3.6 and its dependencies print pages of DeprecationWarnings on every start.
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: help install browser widget train db run shell test lint eval lock clean
+.PHONY: help install browser widget train db run shell test lint eval beta bench bench-nlu lock clean
 
 help:
 	@echo "make run    - set up and start the assistant (Rasa :5005, actions :5055, web :8000)"
@@ -25,6 +25,9 @@ help:
 	@echo "make widget - fetch the chat widget bundle (rasa-webchat 1.0.1) from the npm registry"
 	@echo "make lint   - ruff + rasa data validate"
 	@echo "make eval   - quality report under reports/ (held-out NLU, out of scope, triage, CV)"
+	@echo "make beta   - the closed beta: 1,200 scripted customers against the real stack"
+	@echo "make bench  - speed: latency and throughput over REST, against a stock rasa init assistant"
+	@echo "make bench-nlu - NLU pipelines on BANKING77, against Rasa's default pipeline (about 90 min)"
 
 $(STAMP): requirements.lock pyproject.toml scripts/find-python310.sh
 	@python=$$(scripts/find-python310.sh) && \
@@ -96,6 +99,23 @@ test: $(MODEL) lint browser widget
 FOLDS ?= 0
 eval: $(MODEL)
 	$(BIN)/python -m frontdesk_rasa.eval_report --folds $(FOLDS)
+
+# The seed's closed beta: a month of scripted customers (1,200) over REST against the real stack.
+CONTACTS ?= 1200
+beta: $(MODEL)
+	$(BIN)/python -m frontdesk_rasa.closed_beta --contacts $(CONTACTS)
+
+# Speed: latency and throughput over REST at 1, 8 and 32 conversations, against a stock
+# `rasa init` assistant trained in the same run (about 11 minutes on 2 cores).
+bench: $(STAMP) $(MODEL)
+	$(BIN)/python -m frontdesk_rasa.speed_bench
+
+# NLU pipelines on the public BANKING77 set (../shared/benchmarks/banking77): this project's
+# pipeline and Rasa's default, trained and tested in one run. PIPELINES="frontdesk use-t0 ..."
+# adds the candidates in benchmarks/nlu/.
+PIPELINES ?= frontdesk rasa-default
+bench-nlu: $(STAMP)
+	$(BIN)/python -m frontdesk_rasa.nlu_benchmark --pipelines $(PIPELINES)
 
 # Re-resolve the lock from requirements.in (needs network access to PyPI).
 lock:

@@ -187,7 +187,14 @@ class BillingDesk:
             if (amount is None or p.amount.amount == amount)
             and (day is None or self._local(p.created_at, zone).date() == day)
         ]
-        if (amount is None and day is None) or len(candidates) != 1:
+        if amount is None and day is None and payments:
+            # "What's this charge?" with no amount or date: most customers mean the latest one (the
+            # closed beta handed these off before), and saying which charge this is lets them correct it.
+            latest = max(payments, key=lambda p: p.created_at)
+            invoice = self.billing.invoice(session, latest.invoice_id) if latest.invoice_id else None
+            return BillingAnswer(f"Your most recent charge: {self._explain(latest, invoice, zone)} If you meant "
+                                 "another charge, tell me its amount or date.", resolved=True)
+        if len(candidates) != 1:
             return BillingAnswer(
                 "I couldn't match that to exactly one charge on your account. I'm passing it to our billing "
                 "team with the details, so they can check it.", resolved=False)

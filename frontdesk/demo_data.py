@@ -5,7 +5,9 @@ Loading is idempotent (rows are matched by id), so ``make run`` can do it every 
 
 from __future__ import annotations
 
+import random
 import secrets
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -17,7 +19,8 @@ from frontdesk.identity import AccountRow, AccountStatus, AuthMethod
 from frontdesk.passwords import hash_password
 
 # id, e-mail, name, company, plan, tier, time zone, sign-in, status
-DEMO_CUSTOMERS: tuple[tuple[str, str, str, str, str, str, str, AuthMethod, AccountStatus], ...] = (
+Customer = tuple[str, str, str, str, str, str, str, AuthMethod, AccountStatus]
+DEMO_CUSTOMERS: tuple[Customer, ...] = (
     ("AC-100001", "ada.lovelace@example.com", "Ada Lovelace", "Analytical Engines Ltd",
      "business", "vip", "Europe/London", AuthMethod.PASSWORD, AccountStatus.ACTIVE),
     ("AC-100002", "grace.hopper@example.org", "Grace Hopper", "Cobol Works",
@@ -41,10 +44,25 @@ DEMO_CUSTOMERS: tuple[tuple[str, str, str, str, str, str, str, AuthMethod, Accou
 )
 
 
-def load_demo_customers(session: Session) -> int:
+def synthetic_customers(count: int, seed: int = 7) -> tuple[Customer, ...]:
+    """``count`` more made-up customers (AC-200001 …, customerNNNN@beta.example.com), with a
+    seeded plan, tier and time-zone mix, for the closed-beta simulator: a month's traffic comes
+    from many different customers, so per-address rate limits behave as they would live."""
+    pick = random.Random(seed)  # noqa: S311 - reproducible made-up data, not security
+    zones = ("Europe/London", "America/New_York", "Europe/Amsterdam", "America/Chicago", "Europe/Helsinki")
+    return tuple(
+        (f"AC-{200000 + n}", f"customer{n:04d}@beta.example.com", f"Beta Customer {n}", f"Beta Company {n}",
+         pick.choice(("starter", "team", "team", "business", "enterprise")),
+         "vip" if pick.random() < 0.05 else "standard", pick.choice(zones),
+         AuthMethod.PASSWORD, AccountStatus.ACTIVE)
+        for n in range(1, count + 1)
+    )
+
+
+def load_demo_customers(session: Session, customers: Sequence[Customer] = DEMO_CUSTOMERS) -> int:
     """Inserts the demo customers that are missing; returns how many were added."""
     added = 0
-    for account_id, email, name, company, plan, tier, tz, auth, status in DEMO_CUSTOMERS:
+    for account_id, email, name, company, plan, tier, tz, auth, status in customers:
         if session.get(AccountRow, account_id) is not None:
             continue
         session.add(
@@ -74,14 +92,31 @@ _EUR_ZONES = ("Europe/Amsterdam", "Europe/Helsinki")
 _FAILED = {"AC-100003": "expired_card", "AC-100008": "insufficient_funds"}
 
 
-def load_demo_billing(session: Session, today: date | None = None) -> int:
+def decline_code(account_id: str) -> str | None:
+    """Why this customer's latest payment failed, or None; one synthetic customer in eight has
+    a failed payment."""
+    serial = int(account_id[3:])
+    if serial < 200000:
+        return _FAILED.get(account_id)
+    return ("expired_card", "insufficient_funds")[serial // 8 % 2] if serial % 8 == 0 else None
+
+
+def _invoice_base(account_id: str) -> int:
+    # The ten demo customers keep their short invoice numbers (INV-2026-0105, …); synthetic
+    # customers number from 20000 up, so the two never collide.
+    serial = int(account_id[3:])
+    return (serial - 100000) * 100 if serial < 200000 else 20000 + (serial - 200000) * 10
+
+
+def load_demo_billing(session: Session, today: date | None = None,
+                      customers: Sequence[Customer] = DEMO_CUSTOMERS) -> int:
     """Six months of monthly invoices and payments per demo customer, ending this month.
 
     Idempotent: customers who already have a subscription are skipped. Amounts are Decimals.
     """
     today = today or date.today()
     added = 0
-    for account_id, _email, _name, _company, plan, _tier, zone, _auth, _status in DEMO_CUSTOMERS:
+    for account_id, _email, _name, _company, plan, _tier, zone, _auth, _status in customers:
         if session.execute(select(SubscriptionRow.id).where(SubscriptionRow.account_id == account_id)).first():
             continue
         seat_price, seats = _PLANS[plan]
@@ -89,8 +124,8 @@ def load_demo_billing(session: Session, today: date | None = None) -> int:
         next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
         session.add(SubscriptionRow(account_id=account_id, plan=plan, seats=seats, seat_price=seat_price,
                                     currency=currency, interval="month",
-                                    status="past_due" if account_id in _FAILED else "active", renews_on=next_month))
-        number = int(account_id[-2:]) * 100
+                                    status="past_due" if decline_code(account_id) else "active", renews_on=next_month))
+        number = _invoice_base(account_id)
         month = today.replace(day=1)
         for age in range(6):  # this month first, going back
             issued = datetime(month.year, month.month, 1, 9, 0)
@@ -103,7 +138,7 @@ def load_demo_billing(session: Session, today: date | None = None) -> int:
                 lines.append(("tax", "VAT 20%", (sum(a for _, _, a in lines) * Decimal("0.20")).quantize(
                     Decimal("0.01"))))
             total = sum(amount for _, _, amount in lines)
-            failed = age == 0 and account_id in _FAILED
+            failed = age == 0 and decline_code(account_id) is not None
             session.add(InvoiceRow(id=invoice_id, account_id=account_id, issued_at=issued,
                                    due_on=issued.date() + timedelta(days=14), status="open" if failed else "paid",
                                    currency=currency, total=total))
@@ -113,7 +148,7 @@ def load_demo_billing(session: Session, today: date | None = None) -> int:
             session.add(PaymentRow(id=f"ch_{account_id[-6:]}_{month:%Y%m}", account_id=account_id,
                                    invoice_id=invoice_id, created_at=issued + timedelta(hours=1), amount=total,
                                    currency=currency, status="failed" if failed else "succeeded",
-                                   decline_code=_FAILED.get(account_id) if failed else None,
+                                   decline_code=decline_code(account_id) if failed else None,
                                    card_brand="Visa", card_last4=f"{4242 + number // 100:04d}"))
             month = (month - timedelta(days=1)).replace(day=1)
         added += 1

@@ -173,7 +173,12 @@ class HandoffService:
 
     def _draft(self, session: Session, request: HandoffRequest) -> HandoffRow:
         now = self.clock()
-        category = self.policy.category(request.intent)
+        # When the bot handed off because it did not understand, its weak guess is a hint for the
+        # agent (it stays on the ticket), not a routing decision: in the closed beta such guesses
+        # sent unclear password and invoice questions to the security and privacy queues.
+        guessing = request.reason == "low_nlu_confidence"
+        routing_intent = None if guessing else request.intent
+        category = self.policy.category(routing_intent)
         open_tickets = 0
         profile = None
         if request.customer_id:
@@ -182,9 +187,9 @@ class HandoffService:
                     HandoffRow.customer_id == request.customer_id, HandoffRow.status == "open")
             ).scalar_one())
             profile = self.crm.profile(session, request.customer_id, open_tickets=open_tickets)
-        queue = self.policy.queue_for(request.intent, profile.plan if profile else None)
+        queue = self.policy.queue_for(routing_intent, profile.plan if profile else None)
         triage = None
-        if self.policy.triage is not None and request.intent in BILLING_INTENTS:
+        if self.policy.triage is not None and routing_intent in BILLING_INTENTS:
             triage = self.policy.triage.classify(request.ranking or [(request.intent, request.confidence or 0.0)])
             queue = self.policy.queues[triage.queue]
             category = category or triage.category

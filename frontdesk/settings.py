@@ -47,6 +47,13 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def speedups_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """``FRONTDESK_SPEEDUPS=0`` turns off the profiled speed-ups: those in Rasa's message path
+    (frontdesk_rasa/speedups.py) and the SQLite engine settings (frontdesk/db.py). For
+    ``make bench``'s before/after numbers, and to rule them out when chasing a problem."""
+    return _bool(os.environ if env is None else env, "FRONTDESK_SPEEDUPS", True)
+
+
 @dataclass(frozen=True)
 class SmtpSettings:
     host: str = "127.0.0.1"

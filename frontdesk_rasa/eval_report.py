@@ -112,7 +112,9 @@ def out_of_scope_report(predictions: list[Prediction], threshold: float, ambigui
 def cross_validation(folds: int, out: Path) -> dict[str, Any] | None:
     if folds < 2:
         return None
-    subprocess.run([RASA, "test", "nlu",  # noqa: S603 - the venv's own rasa, fixed arguments "--nlu", "data/nlu", "--config", "config.yml", "--cross-validation",
+    # The venv's own rasa with fixed arguments.
+    subprocess.run([RASA, "test", "nlu", "--nlu", "data/nlu", "--config", "config.yml",  # noqa: S603
+                    "--cross-validation",
                     "--folds", str(folds), "--out", str(out)], cwd=ROOT, check=True, capture_output=True)
     report = json.loads((out / "intent_report.json").read_text())
     return {"folds": folds, "accuracy": round(report["accuracy"], 3),
@@ -121,7 +123,8 @@ def cross_validation(folds: int, out: Path) -> dict[str, Any] | None:
 
 
 def dialogue_tests(model: Path, out: Path) -> dict[str, Any]:
-    run = subprocess.run([RASA, "test", "core",  # noqa: S603 - the venv's own rasa, fixed arguments "--stories", "tests/stories", "--model", str(model), "--out",
+    run = subprocess.run([RASA, "test", "core", "--stories", "tests/stories",  # noqa: S603
+                          "--model", str(model), "--out",
                           str(out)], cwd=ROOT, capture_output=True, text=True)
     failed_file = out / "failed_test_stories.yml"
     failed = []

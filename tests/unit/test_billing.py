@@ -68,6 +68,12 @@ def test_a_charge_is_explained_line_by_line_in_the_customers_time_zone(billed):
     assert "2 seats added on the 15th (prorated): €12.00" in answer.text and "VAT 20%: €9.60" in answer.text
     unknown = ask(billed, "ask_charge_explanation", "what is the €999 charge?", "AC-100005")
     assert not unknown.resolved  # goes to a person, triaged
+    # No amount and no date: the latest charge, said to be that, with a way to correct it.
+    latest = ask(billed, "ask_charge_explanation", "what is this charge on my card?", "AC-100005")
+    assert latest.resolved and latest.text.startswith("Your most recent charge: The €")
+    assert "paid invoice INV-2026-0505" in latest.text and "tell me its amount or date" in latest.text
+    # The failed payment of AC-100003 is not a charge: the latest successful one is explained.
+    assert "paid invoice INV-2026-0304" in ask(billed, "ask_charge_explanation", "what's this charge", "AC-100003").text
 
 
 def test_history_plan_and_failed_payment(billed):

@@ -78,6 +78,20 @@ def test_the_customer_profile_can_reroute_a_ticket(services):
     assert [t.queue for t in tickets(services)] == ["general", "enterprise_success", "billing_refunds"]
 
 
+def test_a_guess_the_bot_was_unsure_of_does_not_route_the_ticket(services):
+    hand_off(services, request("unsure", intent="report_security_incident", confidence=0.31,
+                               reason="low_nlu_confidence"))
+    hand_off(services, request("unsure-billing", intent="ask_tax_question", confidence=0.35,
+                               reason="low_nlu_confidence"))
+    hand_off(services, request("sure", intent="report_security_incident", confidence=0.93))
+    services.ticket_outbox.dispatch_due(services.db)
+    unsure, unsure_billing, sure = tickets(services)
+    assert (unsure.queue, unsure.priority) == ("general", "normal")
+    assert "intent:report_security_incident" in json.loads(unsure.labels)  # the hint stays for the agent
+    assert unsure_billing.queue == "general"
+    assert (sure.queue, sure.priority) == ("security", "urgent")
+
+
 def test_the_same_handoff_twice_creates_one_ticket(services):
     first = hand_off(services, request())
     second = hand_off(services, request())

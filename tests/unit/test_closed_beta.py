@@ -1,0 +1,106 @@
+"""The closed-beta simulator's own logic: the month's mix, the customers' habits, and how an
+outcome is judged from the audit trail and the handoff table."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from frontdesk.audit import AuditRow
+from frontdesk.db import Database
+from frontdesk.demo_data import decline_code, synthetic_customers
+from frontdesk.handoff import HandoffRow
+from frontdesk.handoff_policy import HandoffPolicy
+from frontdesk_rasa.closed_beta import MONTHLY_MIX, NEEDS, Phrasebook, judge, month_of_contacts, summarise, typo
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = HandoffPolicy.load(ROOT / "handoff.yml")
+
+
+def test_a_month_has_the_seed_mix_and_is_the_same_every_run():
+    customers = synthetic_customers(1000)
+    contacts = month_of_contacts(1200, customers)
+    assert len(contacts) == 1200
+    assert Counter(c.need for c in contacts) == Counter(MONTHLY_MIX)
+    password_and_billing = sum(1 for c in contacts if c.need == "password_reset" or NEEDS[c.need].billing)
+    assert password_and_billing / 1200 > 0.6
+    assert [c.need for c in month_of_contacts(1200, customers)] == [c.need for c in contacts]
+    # Customers asking about a failed payment really have one.
+    assert all(decline_code(c.customer[0]) for c in contacts if c.need == "payment_failed")
+    # Habits vary: some type badly, some change topic, some are signed in.
+    assert {c.habits.typo_rate for c in contacts} >= {0.0, 0.2}
+    assert sum(1 for c in contacts if c.habits.changes_topic_to) > 30
+    assert 0.3 < sum(c.habits.signed_in for c in contacts if NEEDS[c.need].billing) / 420 < 0.7
+
+
+def test_typos_change_letters_in_words_only():
+    import random
+
+    pick = random.Random(3)
+    assert typo("reset my password please", 0.0, pick) == "reset my password please"
+    slipped = [typo("reset my password please", 1.0, pick) for _ in range(20)]
+    assert any(s != "reset my password please" for s in slipped)
+    assert all(s.split()[1] == "my" for s in slipped)  # short words are left alone
+    assert typo("it is ada@example.com 123456", 1.0, pick).endswith("ada@example.com 123456")
+
+
+def test_every_need_has_openers_in_the_phrasebook():
+    import random
+
+    book = Phrasebook(ROOT / "tests" / "beta" / "customers.yml", random.Random(1))
+    assert set(NEEDS) <= set(book.openers)
+    assert all(len(book.openers[n]) >= 30 for n in NEEDS)
+    assert all("{email}" in line for line in book.followups["give_email"])
+    assert all("{code}" in line for line in book.followups["give_code"])
+
+
+def _record(db: Database, conversation: str, decision: str, at: datetime) -> None:
+    with db.transaction() as session:
+        session.add(AuditRow(conversation_id=conversation, decision=decision, recorded_at=at, details="{}"))
+
+
+def _handoff(db: Database, conversation: str, queue: str, at: datetime) -> None:
+    with db.transaction() as session:
+        session.add(HandoffRow(idempotency_key=f"k-{conversation}", conversation_id=conversation, channel="rest",
+                               reason="mandatory", queue=queue, priority="normal", created_at=at,
+                               first_response_due=at + timedelta(hours=2), draft="{}"))
+
+
+def test_outcomes_are_judged_from_the_audit_trail_and_handoffs(database_url: str):
+    db = Database(database_url)
+    contacts = month_of_contacts(1200, synthetic_customers(1000))
+    by_need = {}
+    for c in contacts:
+        if c.habits.changes_topic_to is None:
+            by_need.setdefault(c.need, c)
+    reset, refund, tax, oos, invoice = (by_need[n] for n in
+                                        ("password_reset", "refund", "tax_question", "out_of_scope", "latest_invoice"))
+    now = time.time()
+    for contact in (reset, refund, tax, oos, invoice):
+        contact.turns = [(now - 30, "first", []), (now - 20, "second", []), (now - 10, "third", [])]
+    at_second_turn = datetime.fromtimestamp(now - 15, tz=timezone.utc).replace(tzinfo=None)
+    _record(db, reset.conversation_id, "password_reset.queued", at_second_turn)  # deflected in 2 turns
+    _record(db, refund.conversation_id, "billing.answered", at_second_turn)  # automated a refund: false positive
+    _handoff(db, refund.conversation_id, "billing_refunds", at_second_turn)
+    _handoff(db, tax.conversation_id, "sales", at_second_turn)  # a specialist queue, the wrong one: misrouted
+    _handoff(db, oos.conversation_id, "general", at_second_turn)  # a person routes it: not a misroute
+    # The invoice question got no answer and no ticket: not deflected.
+
+    outcomes = {o.need: o for o in judge([reset, refund, tax, oos, invoice], database_url, POLICY)}
+    assert outcomes["password_reset"].deflected and outcomes["password_reset"].turns_to_resolution == 2
+    assert outcomes["refund"].false_positive and outcomes["refund"].right_queue
+    assert not outcomes["refund"].deflected and not outcomes["refund"].misrouted
+    assert outcomes["tax_question"].misrouted and not outcomes["tax_question"].right_queue
+    assert not outcomes["out_of_scope"].misrouted and not outcomes["out_of_scope"].false_positive
+    assert not outcomes["latest_invoice"].deflected and outcomes["latest_invoice"].turns_to_resolution is None
+
+    summary = summarise(list(outcomes.values()), POLICY, 1.0)
+    assert summary["misrouted_tickets"] == 1 and summary["tickets"] == 3
+    assert summary["false_positives"] == 1
+    assert summary["flows"]["password reset"]["deflected"] == 1.0
+    billing = summary["billing_ticket_time"]
+    # The refund was right first time; the tax ticket waited in sales, then in billing_tax.
+    assert billing["tickets"] == 2
+    assert billing["mean_minutes_with_triage"] == (120 + (60 + 240)) / 2
