@@ -326,7 +326,7 @@ class Outcome:
     transcript: list[list[str]]
 
 
-def judge(contacts: list[Contact], database_url: str, policy: HandoffPolicy) -> list[Outcome]:
+def judge(contacts: list[Contact], database_url: str) -> list[Outcome]:
     """What happened to each contact, read from the audit trail and the handoff table."""
     db = Database(database_url)
     with db.transaction() as session:
@@ -531,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(run_contacts(contacts, stack, args.concurrency, latest_invoices))
         seconds = time.perf_counter() - started
         time.sleep(2)  # the last audit writes
-        outcomes = judge(contacts, stack.database_url, policy)
+        outcomes = judge(contacts, stack.database_url)
     summary = summarise(outcomes, policy, seconds)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "closed_beta.json").write_text(json.dumps(

@@ -43,7 +43,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -55,6 +54,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from frontdesk_rasa.local_stack import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -298,12 +299,6 @@ def warm_up(targets: list[str], make: Callable[[int, str], Conversation], conver
 # Processes
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
@@ -311,8 +306,9 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def children(pid: int) -> list[int]:
-    found = []
+def process_table() -> dict[int, tuple[str, int, int]]:
+    """Every process on the machine: pid -> (name, parent pid, CPU ticks used)."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -320,9 +316,14 @@ def children(pid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
+        head, rest = stat.rsplit(")", 1)
+        parts = rest.split()
+        found[int(entry.name)] = (head.split("(", 1)[1], int(parts[1]), int(parts[11]) + int(parts[12]))
     return found
+
+
+def children(pid: int) -> list[int]:
+    return [child for child, (_, parent, _) in process_table().items() if parent == pid]
 
 
 def memory_mb(pid: int) -> dict[str, float]:
@@ -465,21 +466,6 @@ class CpuWatch:
         idle = fields[3] + fields[4]
         return sum(fields) - idle, sum(fields)
 
-    @staticmethod
-    def _processes() -> dict[int, tuple[str, int, int]]:
-        found = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            head, rest = stat.rsplit(")", 1)
-            parts = rest.split()
-            found[int(entry.name)] = (head.split("(", 1)[1], int(parts[1]), int(parts[11]) + int(parts[12]))
-        return found
-
     def _is_ours(self, pid: int, table: dict[int, tuple[str, int, int]]) -> bool:
         seen = set()
         while pid > 1 and pid not in seen:
@@ -491,10 +477,10 @@ class CpuWatch:
 
     def _run(self) -> None:
         busy0, total0 = self._machine()
-        before = self._processes()
+        before = process_table()
         while not self._stop.wait(1.0):
             busy1, total1 = self._machine()
-            now = self._processes()
+            now = process_table()
             if total1 > total0:
                 self.busy.append((busy1 - busy0) / (total1 - total0))
             for pid, (name, _ppid, cpu) in now.items():

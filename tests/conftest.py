@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,14 +18,9 @@ from frontdesk.cli import main as frontdesk_cli
 from frontdesk.db import Database, dispose_engines
 from frontdesk.services import Services, build_services
 from frontdesk.settings import ResetPolicy, Settings, SmtpSettings
+from frontdesk_rasa.local_stack import free_port
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -88,7 +88,7 @@ def test_outcomes_are_judged_from_the_audit_trail_and_handoffs(database_url: str
     _handoff(db, oos.conversation_id, "general", at_second_turn)  # a person routes it: not a misroute
     # The invoice question got no answer and no ticket: not deflected.
 
-    outcomes = {o.need: o for o in judge([reset, refund, tax, oos, invoice], database_url, POLICY)}
+    outcomes = {o.need: o for o in judge([reset, refund, tax, oos, invoice], database_url)}
     assert outcomes["password_reset"].deflected and outcomes["password_reset"].turns_to_resolution == 2
     assert outcomes["refund"].false_positive and outcomes["refund"].right_queue
     assert not outcomes["refund"].deflected and not outcomes["refund"].misrouted
