@@ -113,9 +113,10 @@ def test_heldout_nlu_quality(heldout_predictions):
     report = write_report(heldout_predictions, REPORTS, handoff=handoff)
     print((REPORTS / "nlu_heldout.md").read_text())
     # Floors, not targets: they catch a broken pipeline or data regression. The measured
-    # figures are in README.md and reports/nlu_heldout.md.
-    assert report["accuracy"] >= 0.80, json.dumps(report["per_intent"], indent=1)
-    assert report["macro_f1"] >= 0.82
+    # figures are in README.md and reports/nlu_heldout.md: 90.9% / 0.936 with the logistic
+    # regression at 0.5 (82.5% / 0.881 with DIET at 0.7 before it).
+    assert report["accuracy"] >= 0.87, json.dumps(report["per_intent"], indent=1)
+    assert report["macro_f1"] >= 0.90
     # 0.60 since billing brought the model to 29 intents (it was 0.65 with 19): the weakest,
     # report_security_incident, loses its misses to fallback, which clarifies and then hands off.
     weak = {i: r["recall"] for i, r in report["per_intent"].items() if r["recall"] < 0.60}
@@ -130,11 +131,11 @@ def test_out_of_scope_rarely_starts_a_flow(heldout_predictions):
     flows = {"request_password_reset", "report_lost_2fa", "inform_email", "request_human"}
     started = [p.text for p in heldout_predictions if p.expected == "out_of_scope" and p.predicted in flows]
     # Includes small talk answered to an out-of-scope message ("are you a bot?"-like readings):
-    # 5.9% before the sentence encoder, 11.9% with it at 0.7 (README, "Fallback thresholds").
-    assert effect.out_of_scope_automated <= 0.13, effect
+    # 1.0% measured (11.9% with DIET at 0.7; README, "Fallback thresholds").
+    assert effect.out_of_scope_automated <= 0.04, effect
     assert len(started) <= 2, started
-    # Asked to rephrase (buttons offered), not failed: 9.8% measured with the encoder at 0.7.
-    assert effect.in_scope_to_fallback <= 0.12, effect
+    # Asked to rephrase (buttons offered), not failed: 6.0% measured (9.8% with DIET at 0.7).
+    assert effect.in_scope_to_fallback <= 0.09, effect
 
 
 def test_the_out_of_scope_set_rarely_starts_an_automated_flow():
@@ -145,14 +146,14 @@ def test_the_out_of_scope_set_rarely_starts_an_automated_flow():
     predictions = predict_file(MODEL, ROOT / "tests" / "eval" / "out_of_scope.yml")
     report = out_of_scope_report(predictions, *THRESHOLDS, HANDOFF_INTENTS)
     assert report["messages"] >= 500
-    # 2.9% measured (3.4% before the sentence encoder); none of these flows acts before asking.
-    assert report["started_an_automated_flow"] <= 0.05, report
+    # 1.5% measured (2.9% with DIET); none of these flows acts before asking.
+    assert report["started_an_automated_flow"] <= 0.03, report
 
 
 def test_risky_categories_reach_a_person(heldout_predictions):
     handoff = handoff_effect(heldout_predictions, *THRESHOLDS, HANDOFF_INTENTS)
-    # The rest are asked to clarify, and a second unclear message hands off too.
-    assert handoff.mandatory_to_human >= 0.85, handoff
+    # The rest are asked to clarify, and a second unclear message hands off too. 91.0% measured.
+    assert handoff.mandatory_to_human >= 0.88, handoff
     assert handoff.in_scope_wrongly_handed_off <= 0.05, handoff
 
 
@@ -182,7 +183,8 @@ def test_billing_triage_quality_and_the_month_replay():
     quality = triage_quality(cases, policy.triage)
     replay = replay_month(cases, policy.triage, policy)
     write_triage_report(REPORTS, quality, threshold_sweep(cases, policy.triage), replay, policy.triage)
-    assert quality["macro_f1"] >= 0.75 and quality["misroute_rate"] <= 0.10, quality
+    # Measured: macro-F1 0.878, misroutes 3.7% (0.842 and 9.2% with DIET).
+    assert quality["macro_f1"] >= 0.82 and quality["misroute_rate"] <= 0.07, quality
     assert replay["conversations"] >= 400
     assert replay["with_triage"]["right_queue_first_time"] > 2 * replay["without_triage"]["right_queue_first_time"]
     assert replay["time_saved_share"] >= 0.25, replay

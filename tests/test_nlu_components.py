@@ -1,0 +1,127 @@
+"""The custom NLU graph components in config.yml, on their own: the sentence-encoder featurizer
+and the logistic-regression intent classifier (train, predict, store, load)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, INTENT, TEXT
+from rasa.shared.nlu.training_data.features import Features
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from frontdesk_rasa.classifiers import WEIGHTS_FILE, LogisticRegressionIntentClassifier
+from frontdesk_rasa.featurizers import EMBEDDING_SIZE, UniversalSentenceEncoderFeaturizer
+
+CONTEXT = ExecutionContext(GraphSchema({}), node_name="test")
+
+
+def classifier(storage: LocalModelStorage, **config: object) -> LogisticRegressionIntentClassifier:
+    return LogisticRegressionIntentClassifier.create(
+        {**LogisticRegressionIntentClassifier.get_default_config(), **config},
+        storage, Resource("intent_classifier"), CONTEXT)
+
+
+def message(text: str, dense: list[float], words: list[int], intent: str | None = None) -> Message:
+    m = Message(data={TEXT: text, **({INTENT: intent} if intent else {})})
+    m.add_features(Features(np.array([dense], dtype=np.float32), FEATURE_TYPE_SENTENCE, TEXT, "encoder"))
+    m.add_features(Features(scipy.sparse.coo_matrix([words]), FEATURE_TYPE_SENTENCE, TEXT, "words"))
+    return m
+
+
+def training_data() -> TrainingData:
+    rng = np.random.default_rng(7)
+    examples = []
+    for intent, centre, word in (("greet", [1, 0, 0], 0), ("request_password_reset", [0, 1, 0], 1),
+                                 ("ask_latest_invoice", [0, 0, 1], 2)):
+        for i in range(12):
+            words = [0, 0, 0]
+            words[word] = 1
+            examples.append(message(f"{intent} {i}", list(np.array(centre) + rng.normal(0, 0.2, 3)), words, intent))
+    return TrainingData(examples)
+
+
+@pytest.fixture
+def storage(tmp_path):
+    return LocalModelStorage(tmp_path)
+
+
+def test_the_classifier_learns_ranks_and_survives_a_reload(storage):
+    trained = classifier(storage)
+    resource = trained.train(training_data())
+    fresh = [message("hi", [0.9, 0.1, 0.0], [1, 0, 0]), message("forgot it", [0.1, 0.8, 0.1], [0, 1, 0])]
+    trained.process(fresh)
+    assert [m.get(INTENT)["name"] for m in fresh] == ["greet", "request_password_reset"]
+    ranking = fresh[1].get("intent_ranking")
+    assert ranking[0] == fresh[1].get(INTENT)
+    assert [r["confidence"] for r in ranking] == sorted((r["confidence"] for r in ranking), reverse=True)
+    assert sum(r["confidence"] for r in ranking) == pytest.approx(1.0, abs=1e-5)
+    assert all(isinstance(r["confidence"], float) for r in ranking)  # JSON-serialisable, not numpy
+
+    loaded = LogisticRegressionIntentClassifier.load(
+        LogisticRegressionIntentClassifier.get_default_config(), storage, resource, CONTEXT)
+    again = [message("forgot it", [0.1, 0.8, 0.1], [0, 1, 0])]
+    loaded.process(again)
+    assert again[0].get(INTENT) == pytest.approx(fresh[1].get(INTENT))
+    # Stored as plain arrays: loading never unpickles anything.
+    with storage.read_from(resource) as directory, np.load(directory / WEIGHTS_FILE, allow_pickle=False) as w:
+        assert w["coef"].shape == (3 + 3, 3)
+
+
+def test_a_message_missing_a_featurizer_still_lines_up_and_one_without_text_gets_no_intent(storage):
+    trained = classifier(storage)
+    trained.train(training_data())
+    words_only = Message(data={TEXT: "reset"})
+    words_only.add_features(Features(scipy.sparse.coo_matrix([[0, 1, 0]]), FEATURE_TYPE_SENTENCE, TEXT, "words"))
+    empty = Message(data={TEXT: ""})
+    trained.process([words_only, empty])
+    assert words_only.get(INTENT)["name"] == "request_password_reset"
+    assert empty.get(INTENT) == {"name": None, "confidence": 0.0}
+    assert empty.get("intent_ranking") == []
+
+
+def test_two_intents_give_two_probabilities(storage):
+    two = TrainingData([m for m in training_data().training_examples if m.get(INTENT) != "ask_latest_invoice"])
+    trained = classifier(storage)
+    trained.train(two)
+    probe = [message("hello", [1.0, 0.0, 0.0], [1, 0, 0])]
+    trained.process(probe)
+    ranking = probe[0].get("intent_ranking")
+    assert [r["name"] for r in ranking] == ["greet", "request_password_reset"]
+    assert ranking[0]["confidence"] > 0.8
+    assert sum(r["confidence"] for r in ranking) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_an_untrained_classifier_loads_empty_and_classifies_nothing(storage):
+    loaded = LogisticRegressionIntentClassifier.load(
+        LogisticRegressionIntentClassifier.get_default_config(), storage, Resource("never_trained"), CONTEXT)
+    probe = [message("hello", [1.0, 0.0, 0.0], [1, 0, 0])]
+    loaded.process(probe)
+    assert probe[0].get(INTENT)["name"] is None
+
+
+@pytest.mark.parametrize("bad", [{"C": 0}, {"max_iter": 0}, {"class_weight": "heavy"}])
+def test_bad_classifier_settings_are_refused(bad):
+    with pytest.raises(ValueError):
+        LogisticRegressionIntentClassifier.validate_config(
+            {**LogisticRegressionIntentClassifier.get_default_config(), **bad})
+
+
+def test_the_sentence_encoder_names_its_features_and_skips_empty_text(storage):
+    featurizer = UniversalSentenceEncoderFeaturizer.create(
+        UniversalSentenceEncoderFeaturizer.get_default_config(), storage, Resource("use"),
+        ExecutionContext(GraphSchema({}), node_name="run_use"))
+    messages = [Message(data={TEXT: "I forgot my password"}), Message(data={TEXT: "   "}),
+                Message(data={TEXT: "i forgot my pasword"})]
+    featurizer.process(messages)
+    [features] = [f for f in messages[0].features if f.type == FEATURE_TYPE_SENTENCE]
+    assert features.origin == featurizer._identifier and features.origin  # not None: tellable apart
+    assert features.features.shape == (1, EMBEDDING_SIZE)
+    assert messages[1].features == []
+    typo = messages[2].features[0].features[0]
+    cosine = float(features.features[0] @ typo / np.linalg.norm(features.features[0]) / np.linalg.norm(typo))
+    assert cosine > 0.8  # a typo stays close to the sentence it misspells
