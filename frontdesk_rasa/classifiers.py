@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -72,7 +73,6 @@ class LogisticRegressionIntentClassifier(GraphComponent, IntentClassifier):
             "class_weight": None,
             # Featurizer aliases to use; empty means every featurizer's sentence features.
             "featurizers": [],
-            "random_seed": 20261127,
         }
 
     def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
@@ -103,20 +103,20 @@ class LogisticRegressionIntentClassifier(GraphComponent, IntentClassifier):
     def _sentence_blocks(self, message: Message) -> dict[str, scipy.sparse.csr_matrix]:
         wanted = set(self._config.get("featurizers") or [])
         blocks: dict[str, scipy.sparse.csr_matrix] = {}
+        # Some Rasa featurizers (SpacyFeaturizer) name themselves by their alias, None unless
+        # configured: a count per name keeps two such blocks apart, in pipeline order.
+        seen: Counter[str] = Counter()
         for features in message.features:
             if features.attribute != TEXT or features.type != FEATURE_TYPE_SENTENCE:
                 continue
             if wanted and features.origin not in wanted:
                 continue
-            # Some Rasa featurizers (SpacyFeaturizer) name themselves by their alias, None unless
-            # configured: a counter keeps two such blocks apart, in pipeline order.
-            key = str(features.origin)
-            key = next(f"{key}#{n}" for n in range(len(blocks) + 1) if f"{key}#{n}" not in blocks)
-            blocks[key] = scipy.sparse.csr_matrix(features.features, dtype=np.float64)
+            origin = str(features.origin)
+            blocks[f"{origin}#{seen[origin]}"] = scipy.sparse.csr_matrix(features.features, dtype=np.float64)
+            seen[origin] += 1
         return blocks
 
-    def _matrix(self, messages: list[Message]) -> scipy.sparse.csr_matrix:
-        per_message = [self._sentence_blocks(m) for m in messages]
+    def _matrix(self, per_message: list[dict[str, scipy.sparse.csr_matrix]]) -> scipy.sparse.csr_matrix:
         columns = []
         for origin, width in self.origins:
             rows = [blocks[origin] if origin in blocks and blocks[origin].shape[1] == width
@@ -127,21 +127,21 @@ class LogisticRegressionIntentClassifier(GraphComponent, IntentClassifier):
     def train(self, training_data: TrainingData) -> Resource:
         from sklearn.linear_model import LogisticRegression
 
-        examples = [m for m in training_data.intent_examples if self._sentence_blocks(m)]
-        intents = sorted({m.get(INTENT) for m in examples})
+        featurized = [(m, blocks) for m in training_data.intent_examples if (blocks := self._sentence_blocks(m))]
+        intents = sorted({m.get(INTENT) for m, _ in featurized})
         if len(intents) < 2:
             logger.warning("LogisticRegressionIntentClassifier needs at least two intents; not trained.")
             return self._resource
         widths: dict[str, int] = {}
-        for message in examples:
-            for origin, block in self._sentence_blocks(message).items():
+        for _, blocks in featurized:
+            for origin, block in blocks.items():
                 widths.setdefault(origin, block.shape[1])
         self.origins = sorted(widths.items())
-        X = self._matrix(examples)
-        y = np.array([intents.index(m.get(INTENT)) for m in examples])
+        X = self._matrix([blocks for _, blocks in featurized])
+        index = {intent: i for i, intent in enumerate(intents)}
+        y = np.array([index[m.get(INTENT)] for m, _ in featurized])
         model = LogisticRegression(C=float(self._config["C"]), max_iter=int(self._config["max_iter"]),
-                                   class_weight=self._config["class_weight"],
-                                   random_state=int(self._config["random_seed"]))
+                                   class_weight=self._config["class_weight"])
         with warnings.catch_warnings():
             # lbfgs says when it stopped at max_iter; the held-out figures say whether that matters.
             warnings.simplefilter("ignore")
@@ -155,21 +155,15 @@ class LogisticRegressionIntentClassifier(GraphComponent, IntentClassifier):
         self.persist()
         return self._resource
 
-    def probabilities(self, messages: list[Message]) -> np.ndarray:
-        scores = self._matrix(messages) @ self.coef + self.intercept
-        return _softmax(np.asarray(scores, dtype=np.float64))
-
     def process(self, messages: list[Message]) -> list[Message]:
-        ready = self.coef is not None and self.intercept is not None
-        featurized = [m for m in messages if ready and self._sentence_blocks(m)]
-        probabilities = self.probabilities(featurized) if featurized else np.zeros((0, len(self.intents)))
-        by_message = {id(m): p for m, p in zip(featurized, probabilities, strict=True)}
+        trained = self.coef is not None and self.intercept is not None
         for message in messages:
-            row = by_message.get(id(message))
-            if row is None:  # not trained, or a message without text
+            blocks = self._sentence_blocks(message) if trained else {}
+            if not blocks:  # not trained, or a message without text
                 message.set(INTENT, {"name": None, "confidence": 0.0}, add_to_output=True)
                 message.set(INTENT_RANKING_KEY, [], add_to_output=True)
                 continue
+            row = _softmax(np.asarray(self._matrix([blocks]) @ self.coef + self.intercept, dtype=np.float64))[0]
             order = np.argsort(-row)[:LABEL_RANKING_LENGTH]
             ranking = [{"name": self.intents[i], "confidence": float(row[i])} for i in order]
             message.set(INTENT, ranking[0], add_to_output=True)
