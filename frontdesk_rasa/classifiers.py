@@ -11,8 +11,8 @@ good sentence encoder is the classic strong baseline for few-shot intent data (C
 
 Each featurizer's sentence vector is scaled to unit length before they are put side by side, so
 no featurizer dominates by the size of its numbers. The trained weights are stored as plain numpy
-arrays and JSON (no pickle: loading a model never runs code from it) and applied with one sparse
-matrix product, without scikit-learn at inference time.
+arrays and JSON (no pickle: loading a model never runs code from it) and applied block by block
+with numpy, without scikit-learn at inference time.
 """
 
 from __future__ import annotations
@@ -112,7 +112,9 @@ class LogisticRegressionIntentClassifier(GraphComponent, IntentClassifier):
             if wanted and features.origin not in wanted:
                 continue
             origin = str(features.origin)
-            blocks[f"{origin}#{seen[origin]}"] = scipy.sparse.csr_matrix(features.features, dtype=np.float64)
+            block = scipy.sparse.csr_matrix(features.features, dtype=np.float64)
+            block.sum_duplicates()  # one entry per column: logits() reads .data and .indices
+            blocks[f"{origin}#{seen[origin]}"] = block
             seen[origin] += 1
         return blocks
 
@@ -163,12 +165,27 @@ class LogisticRegressionIntentClassifier(GraphComponent, IntentClassifier):
                 message.set(INTENT, {"name": None, "confidence": 0.0}, add_to_output=True)
                 message.set(INTENT_RANKING_KEY, [], add_to_output=True)
                 continue
-            row = _softmax(np.asarray(self._matrix([blocks]) @ self.coef + self.intercept, dtype=np.float64))[0]
+            row = _softmax(self.logits(blocks)[None, :])[0]
             order = np.argsort(-row)[:LABEL_RANKING_LENGTH]
             ranking = [{"name": self.intents[i], "confidence": float(row[i])} for i in order]
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages
+
+    def logits(self, blocks: dict[str, scipy.sparse.csr_matrix]) -> np.ndarray:
+        """One message's scores: what ``self._matrix([blocks]) @ self.coef + self.intercept``
+        computes, block by block. Building that one-row sparse matrix (scipy's stack, diagonal and
+        format checks) took 2-3 ms a message; the arithmetic takes microseconds."""
+        scores = self.intercept.astype(np.float64)
+        offset = 0
+        for origin, width in self.origins:
+            block = blocks.get(origin)
+            if block is not None and block.shape[1] == width and block.nnz:
+                norm = np.sqrt(block.data @ block.data)
+                if norm > 0:  # a zero block stays zero, as _unit_rows leaves it
+                    scores = scores + (block.data / norm) @ self.coef[offset + block.indices]
+            offset += width
+        return scores
 
     def persist(self) -> None:
         with self._model_storage.write_to(self._resource) as directory:

@@ -438,6 +438,21 @@ def summarise(outcomes: list[Outcome], policy: HandoffPolicy, seconds: float) ->
     }
 
 
+TED_MEMORY_LINE = re.compile(r"TED prediction memory: (\d+) of (\d+) predictions remembered \(([\d.]+)%\), "
+                             r"(\d+) states held")
+
+
+def ted_memory_report(serve_log: Path) -> dict[str, Any] | None:
+    """The Rasa server's last report of its TED prediction memory (frontdesk_rasa.speedups): how
+    often these conversations repeated a dialogue state TED had already scored."""
+    found = TED_MEMORY_LINE.findall(serve_log.read_text(errors="replace")) if serve_log.exists() else []
+    if not found:
+        return None
+    remembered, predictions, share, states = found[-1]
+    return {"remembered": int(remembered), "predictions": int(predictions), "share": float(share) / 100,
+            "states_held": int(states)}
+
+
 def markdown(summary: dict[str, Any]) -> str:
     s = summary
     lines = [
@@ -464,6 +479,10 @@ def markdown(summary: dict[str, Any]) -> str:
                   f"{b['mean_minutes_without_triage']} min with one billing queue "
                   f"({b['time_saved_share']:.0%} faster)."]
     lines += ["", "How contacts ended: " + ", ".join(f"{k or 'other'} {v}" for k, v in s["ended_by"].items()) + "."]
+    if memory := s.get("ted_prediction_memory"):
+        lines += ["", f"TED prediction memory (Rasa server log): {memory['remembered']:,} of {memory['predictions']:,} "
+                  f"predictions were a dialogue state already scored ({memory['share']:.1%}); "
+                  f"{memory['states_held']:,} distinct states held."]
     return "\n".join(lines) + "\n"
 
 
@@ -522,17 +541,19 @@ def main(argv: list[str] | None = None) -> int:
     policy = HandoffPolicy.load(ROOT / "handoff.yml")
     customers = synthetic_customers(1000)
     contacts = month_of_contacts(args.contacts, customers)
-    with tempfile.TemporaryDirectory(prefix="frontdesk-beta-") as tmp, \
-            local_stack(Path(tmp), args.model) as stack:
-        latest_invoices = seed_customers(stack, customers)
-        print(f"[beta] stack up in {stack.startup_seconds:.0f} s; {len(contacts)} contacts, "
-              f"{args.concurrency} at a time", flush=True)
-        started = time.perf_counter()
-        asyncio.run(run_contacts(contacts, stack, args.concurrency, latest_invoices))
-        seconds = time.perf_counter() - started
-        time.sleep(2)  # the last audit writes
-        outcomes = judge(contacts, stack.database_url)
+    with tempfile.TemporaryDirectory(prefix="frontdesk-beta-") as tmp:
+        with local_stack(Path(tmp), args.model) as stack:
+            latest_invoices = seed_customers(stack, customers)
+            print(f"[beta] stack up in {stack.startup_seconds:.0f} s; {len(contacts)} contacts, "
+                  f"{args.concurrency} at a time", flush=True)
+            started = time.perf_counter()
+            asyncio.run(run_contacts(contacts, stack, args.concurrency, latest_invoices))
+            seconds = time.perf_counter() - started
+            time.sleep(2)  # the last audit writes
+            outcomes = judge(contacts, stack.database_url)
+        ted_memory = ted_memory_report(Path(tmp) / "serve.log")
     summary = summarise(outcomes, policy, seconds)
+    summary["ted_prediction_memory"] = ted_memory
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "closed_beta.json").write_text(json.dumps(
         {"summary": summary, "mix": MONTHLY_MIX, "contacts": [asdict(o) for o in outcomes]}, indent=1) + "\n")

@@ -45,12 +45,26 @@ and fails when one of them stops taking effect.
    run the same SQL as prepared Core statements, built once, and insert the new events in one
    ``executemany``: the same rows in the same order, the same events back. ``retrieve`` of all
    sessions keeps Rasa's code.
+
+6. ``remembered_ted_predictions``. TED was the biggest cost left: ~7 ms of CPU a prediction
+   (``run_inference`` 5.5 ms, most of it TensorFlow's per-call overhead around a 2 ms graph),
+   two predictions a message. Its input is nothing but the featurized dialogue states of the
+   last ``max_history`` turns (intents, entity names, slot features, previous action, active
+   loop), which repeat across conversations, and inference is deterministic (no dropout). So
+   the prediction for a state sequence is remembered (least recently used, 4,096 per model)
+   and the next tracker with the same states gets a copy: the same probabilities, to the bit.
+   Only when TED sees nothing else: a model with end-to-end (text) features, precomputed
+   message features, a subclass of TEDPolicy, or a prediction carrying events takes Rasa's
+   path every time. The key is the states Rasa's featurizer builds for TED, so whatever TED
+   would see differently gets its own entry.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -192,7 +206,6 @@ def cached_event_types() -> None:
 def lean_tracker_store_queries() -> None:
     """SQLTrackerStore.save and ._retrieve as prepared Core statements (module doc)."""
     import itertools
-    import json
 
     import sqlalchemy as sa
     from rasa.core.tracker_store import SQLTrackerStore
@@ -248,12 +261,98 @@ def lean_tracker_store_queries() -> None:
     SQLTrackerStore._retrieve = _retrieve  # type: ignore[method-assign]
 
 
+TED_REMEMBERED_PREDICTIONS = 4096
+
+
+class PredictionMemory:
+    """A bounded, least-recently-used map from a dialogue-state key to TED's probabilities. Every
+    ``report_every`` lookups it logs its hit rate, so an operator (and ``make beta``) can see how
+    often real conversations repeat a state."""
+
+    def __init__(self, size: int = TED_REMEMBERED_PREDICTIONS, report_every: int = 1000) -> None:
+        self.size = size
+        self.report_every = report_every
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[Any, ...] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self.misses += 1
+            else:
+                self._entries.move_to_end(key)
+                self.hits += 1
+            lookups = self.hits + self.misses
+            if lookups % self.report_every == 0:
+                log.info("TED prediction memory: %d of %d predictions remembered (%.1f%%), %d states held",
+                         self.hits, lookups, 100 * self.hits / lookups, len(self._entries))
+            return entry
+
+    def put(self, key: str, entry: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def ted_prediction_memory(policy: Any) -> PredictionMemory | None:
+    """The memory of one loaded TEDPolicy (None before its first prediction)."""
+    return policy.__dict__.get("_frontdesk_prediction_memory")
+
+
+def remembered_ted_predictions() -> None:
+    """TEDPolicy's prediction remembered per featurized state sequence (module doc)."""
+    import numpy as np
+    from rasa.core.policies.policy import SupportedData
+    from rasa.core.policies.ted_policy import TEDPolicy
+    from rasa.shared.nlu.constants import TEXT
+
+    rasa_predict = TEDPolicy.predict_action_probabilities
+
+    def predict_action_probabilities(self: TEDPolicy, tracker: Any, domain: Any,
+                                     rule_only_data: dict[str, Any] | None = None,
+                                     precomputations: Any | None = None, **kwargs: Any) -> Any:
+        # Only where the featurized states are all TED reads (see the module doc).
+        if (type(self) is not TEDPolicy or self.model is None or precomputations is not None
+                or self.only_e2e or TEXT in self.fake_features):
+            return rasa_predict(self, tracker, domain, rule_only_data, precomputations, **kwargs)
+        ml_only = self.supported_data() == SupportedData.ML_DATA  # as Policy._featurize_for_prediction
+        [states] = self.featurizer.prediction_states(
+            [tracker], domain, use_text_for_last_user_input=False, ignore_rule_only_turns=ml_only,
+            rule_only_data=rule_only_data, ignore_action_unlikely_intent=ml_only)
+        try:
+            key = json.dumps(states, sort_keys=True)
+        except (TypeError, ValueError):  # a state value JSON cannot spell: no key, Rasa's path
+            return rasa_predict(self, tracker, domain, rule_only_data, precomputations, **kwargs)
+        memory = self.__dict__.setdefault("_frontdesk_prediction_memory", PredictionMemory())
+        entry = memory.get(key)
+        if entry is not None:
+            probabilities, diagnostic_data = entry
+            # A fresh list: the ensemble zeroes a rejected action's probability in place.
+            return self._prediction(probabilities.tolist(), diagnostic_data=diagnostic_data)
+        prediction = rasa_predict(self, tracker, domain, rule_only_data, precomputations, **kwargs)
+        if not (prediction.events or prediction.optional_events or prediction.is_end_to_end_prediction):
+            memory.put(key, (np.array(prediction.probabilities, dtype=np.float64), prediction.diagnostic_data))
+        return prediction
+
+    predict_action_probabilities.__wrapped__ = rasa_predict  # type: ignore[attr-defined]
+    TEDPolicy.predict_action_probabilities = predict_action_probabilities  # type: ignore[method-assign]
+
+
 SPEEDUPS: dict[str, Callable[[], None]] = {
     "cached_action_reply_validator": cached_action_reply_validator,
     "pooled_sqlite_tracker_store": pooled_sqlite_tracker_store,
     "ner_only_where_needed": ner_only_where_needed,
     "cached_event_types": cached_event_types,
     "lean_tracker_store_queries": lean_tracker_store_queries,
+    "remembered_ted_predictions": remembered_ted_predictions,
 }
 
 

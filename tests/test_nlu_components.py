@@ -84,6 +84,23 @@ def test_a_message_missing_a_featurizer_still_lines_up_and_one_without_text_gets
     assert empty.get("intent_ranking") == []
 
 
+def test_one_message_is_scored_as_the_training_matrix_would_score_it(storage):
+    trained = classifier(storage)
+    trained.train(training_data())
+    rng = np.random.default_rng(11)
+    (encoder, _), (words, _) = trained.origins
+    cases = [
+        {encoder: scipy.sparse.csr_matrix(rng.normal(size=(1, 3))), words: scipy.sparse.csr_matrix([[0, 2, 1]])},
+        {encoder: scipy.sparse.csr_matrix(rng.normal(size=(1, 3)))},  # no word features
+        {encoder: scipy.sparse.csr_matrix((1, 3)), words: scipy.sparse.csr_matrix([[1, 0, 0]])},  # an all-zero block
+        # an encoder of the wrong width counts as missing
+        {encoder: scipy.sparse.csr_matrix(rng.normal(size=(1, 5))), words: scipy.sparse.csr_matrix([[0, 0, 3]])},
+    ]
+    for blocks in cases:
+        expected = np.asarray(trained._matrix([blocks]) @ trained.coef + trained.intercept, dtype=np.float64)[0]
+        np.testing.assert_allclose(trained.logits(blocks), expected, rtol=1e-12, atol=1e-12)
+
+
 def test_two_intents_give_two_probabilities(storage):
     two = TrainingData([m for m in training_data().training_examples if m.get(INTENT) != "ask_latest_invoice"])
     trained = classifier(storage)

@@ -13,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
+from rasa.core.policies.ted_policy import TEDPolicy
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SessionStarted, SlotSet, UserUttered
@@ -26,7 +27,8 @@ from frontdesk_rasa import speedups
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL = ["cached_action_reply_validator", "pooled_sqlite_tracker_store", "ner_only_where_needed", "cached_event_types",
-       "lean_tracker_store_queries"]
+       "lean_tracker_store_queries", "remembered_ted_predictions"]
+MODEL = ROOT / "models" / "frontdesk.tar.gz"
 
 
 def test_the_channel_module_installs_every_speedup_once():
@@ -318,3 +320,84 @@ def test_event_types_resolve_as_in_rasa_without_walking_the_subclasses_again(mon
     assert Event.resolve_by_type("no_such_event", BotUttered) is BotUttered
     assert Event.resolve_by_type("topic") is None
     assert Event.resolve_by_type("user") is UserUttered  # an unknown name did not poison the cache
+
+
+# 6. TED's prediction is remembered per featurized dialogue state sequence.
+
+@pytest.fixture(scope="module")
+def ted_and_story_trackers():
+    """The trained model's TEDPolicy, its domain and rule-only data, and the tracker before every
+    action of every test story (what `rasa test core` asks the policies about)."""
+    from rasa.core.agent import Agent
+    from rasa.core.test import _create_data_generator
+    from rasa.graph_components.providers.rule_only_provider import RuleOnlyDataProvider
+
+    if not MODEL.exists():
+        pytest.fail(f"{MODEL} is missing: run `make train` (make test does it)")
+    agent = Agent.load(str(MODEL))
+    components = [node._component for node in agent.processor.graph_runner._instantiated_nodes.values()]
+    [ted] = [c for c in components if type(c) is TEDPolicy]
+    [rule_only] = [c.provide() for c in components if isinstance(c, RuleOnlyDataProvider)]
+    prefixes = []
+    for story in _create_data_generator(str(ROOT / "tests" / "stories"), agent).generate_story_trackers():
+        events = list(story.events)
+        prefixes += [DialogueStateTracker.from_events("story", events[:i], agent.domain.slots)
+                     for i, e in enumerate(events) if i and isinstance(e, ActionExecuted)]
+    return ted, agent.domain, rule_only, prefixes
+
+
+@pytest.fixture
+def inference_calls(ted_and_story_trackers, monkeypatch):
+    """Counts TED's model runs, with an empty memory."""
+    ted = ted_and_story_trackers[0]
+    ted.__dict__.pop("_frontdesk_prediction_memory", None)
+    calls = []
+    run_inference = ted.model.run_inference
+    monkeypatch.setattr(ted.model, "run_inference", lambda *a, **k: calls.append(1) or run_inference(*a, **k))
+    return calls
+
+
+@pytest.mark.model
+def test_ted_predictions_are_remembered_and_the_same_as_rasas(ted_and_story_trackers, inference_calls):
+    ted, domain, rule_only, prefixes = ted_and_story_trackers
+    rasas = [TEDPolicy.predict_action_probabilities.__wrapped__(ted, t, domain, rule_only) for t in prefixes]
+    calls_by_rasa = len(inference_calls)
+    first = [ted.predict_action_probabilities(t, domain, rule_only) for t in prefixes]
+    calls_first = len(inference_calls) - calls_by_rasa
+    again = [ted.predict_action_probabilities(t, domain, rule_only) for t in prefixes]
+    assert calls_by_rasa == len(prefixes) > 50
+    assert 0 < calls_first < len(prefixes), "test stories share states: the first pass should reuse some"
+    assert len(inference_calls) == calls_by_rasa + calls_first, "a remembered state ran the model again"
+    for rasa, ours in zip(rasas * 2, first + again, strict=True):
+        assert ours.probabilities == rasa.probabilities  # to the bit
+        assert (ours.policy_name, ours.policy_priority, ours.is_end_to_end_prediction, ours.events,
+                ours.optional_events) == (rasa.policy_name, rasa.policy_priority, False, [], [])
+    memory = speedups.ted_prediction_memory(ted)
+    assert (memory.misses, memory.hits, len(memory)) == (calls_first, 2 * len(prefixes) - calls_first, calls_first)
+
+
+@pytest.mark.model
+def test_a_remembered_prediction_is_a_copy_and_a_new_state_runs_the_model(ted_and_story_trackers, inference_calls):
+    ted, domain, rule_only, prefixes = ted_and_story_trackers
+    tracker = prefixes[-1]
+    before = ted.predict_action_probabilities(tracker, domain, rule_only)
+    before.probabilities[0] = 42.0  # the ensemble zeroes a rejected action in place
+    assert ted.predict_action_probabilities(tracker, domain, rule_only).probabilities[0] != 42.0
+    assert len(inference_calls) == 1
+    changed = tracker.copy()
+    changed.update(ActionExecuted("action_listen"))
+    changed.update(UserUttered("talk to a human", {"name": "request_human", "confidence": 1.0}))
+    ted.predict_action_probabilities(changed, domain, rule_only)
+    assert len(inference_calls) == 2, "a state sequence never seen before did not run the model"
+
+
+def test_the_prediction_memory_forgets_the_least_recently_used_first_and_reports_its_hit_rate(caplog):
+    caplog.set_level("INFO", logger="frontdesk_rasa.speedups")
+    memory = speedups.PredictionMemory(size=2, report_every=4)
+    memory.put("a", (1,))
+    memory.put("b", (2,))
+    assert memory.get("a") == (1,)  # a is now the most recent
+    memory.put("c", (3,))
+    assert memory.get("b") is None and memory.get("a") == (1,) and memory.get("c") == (3,)
+    assert len(memory) == 2 and (memory.hits, memory.misses) == (3, 1)
+    assert "TED prediction memory: 3 of 4 predictions remembered (75.0%), 2 states held" in caplog.text

@@ -104,3 +104,18 @@ def test_outcomes_are_judged_from_the_audit_trail_and_handoffs(database_url: str
     # The refund was right first time; the tax ticket waited in sales, then in billing_tax.
     assert billing["tickets"] == 2
     assert billing["mean_minutes_with_triage"] == (120 + (60 + 240)) / 2
+
+
+def test_the_report_reads_the_rasa_servers_last_ted_memory_line(tmp_path: Path):
+    from frontdesk_rasa.closed_beta import ted_memory_report
+
+    log = tmp_path / "serve.log"
+    assert ted_memory_report(log) is None  # no log
+    log.write_text("rasa started\n")
+    assert ted_memory_report(log) is None  # no report in it
+    log.write_text(
+        "2026-11-27 18:00:01 INFO frontdesk_rasa.speedups - TED prediction memory: 400 of 1000 predictions "
+        "remembered (40.0%), 600 states held\n"
+        "2026-11-27 18:00:09 INFO frontdesk_rasa.speedups - TED prediction memory: 1250 of 2000 predictions "
+        "remembered (62.5%), 750 states held\n")
+    assert ted_memory_report(log) == {"remembered": 1250, "predictions": 2000, "share": 0.625, "states_held": 750}
