@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import SafeAction
+from actions.csat import RESOLVED_FLOW_SLOT
 from actions.handoff import hand_off
 from actions.tracker_context import decision_context
 from frontdesk.billing_desk import LOOKUP_INTENTS
@@ -63,7 +64,7 @@ class ActionBillingLookup(SafeAction):
         dispatcher.utter_message(text=answer.text)
         if not answer.resolved:
             return [*clear, *hand_off(dispatcher, tracker, "billing_unresolved", message=message)]
-        return clear
+        return [*clear, SlotSet(RESOLVED_FLOW_SLOT, "billing")]
 
 
 class ActionBillingHandoff(SafeAction):

@@ -1,29 +1,49 @@
-"""The customer's rating after an agent hands the conversation back to the bot."""
+"""Customer satisfaction: the rating asked for when an agent hands the conversation back, and
+once after a flow the bot resolved on its own (when the customer says thanks or goodbye)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import SafeAction
 from actions.handoff import ActionClarify
+from actions.tracker_context import decision_context
 from frontdesk.csat import parse_rating
 from frontdesk.services import get_services
 
+# Set by the actions that resolve a flow without a person: the reset e-mail queued, a billing
+# question answered. Slots start empty in every session (domain.yml, session_config).
+RESOLVED_FLOW_SLOT = "bot_resolved_flow"
+# The flow the bot asked the customer to rate, once a session.
+SURVEY_SLOT = "csat_survey_flow"
+AGENT_SURVEY = "utter_ask_csat"
 
-def _survey_pending(tracker: Tracker) -> bool:
-    """True when the bot asked for a rating and none has been recorded since."""
+
+def _this_session(tracker: Tracker) -> Iterator[dict[str, Any]]:
+    """The session's events, newest first."""
     for event in reversed(tracker.events):
-        if event.get("event") == "action" and event.get("name") == "action_record_csat":
-            return False
-        if event.get("event") == "action" and event.get("name") == "utter_ask_csat":
-            return True
         if event.get("event") == "session_started":
-            return False
-    return False
+            return
+        yield event
+
+
+def survey_pending(tracker: Tracker) -> tuple[bool, str | None]:
+    """Whether a rating question is open and, when it followed a flow the bot resolved, which
+    flow (None: the rating of an agent's handoff)."""
+    for event in _this_session(tracker):
+        kind, name = event.get("event"), event.get("name")
+        if kind == "action" and name == "action_record_csat":
+            return False, None
+        if kind == "action" and name == AGENT_SURVEY:
+            return True, None
+        if kind == "slot" and name == SURVEY_SLOT and event.get("value"):
+            return True, str(event["value"])
+    return False, None
 
 
 class ActionRecordCsat(SafeAction):
@@ -36,11 +56,38 @@ class ActionRecordCsat(SafeAction):
         latest = tracker.latest_message or {}
         entity = next((e.get("value") for e in latest.get("entities") or [] if e.get("entity") == "csat_score"), None)
         score = parse_rating(str(entity)) if entity is not None else parse_rating(latest.get("text"))
-        if not _survey_pending(tracker) or score is None:
+        pending, flow = survey_pending(tracker)
+        if not pending or score is None:
             # A number out of the blue is not a rating: treat it like any unclear message.
             return await ActionClarify().act(dispatcher, tracker, domain)
         services = get_services()
         with services.db.transaction() as session:
-            services.csat.record(session, tracker.sender_id, score)
+            services.csat.record(session, tracker.sender_id, score, flow=flow)
         dispatcher.utter_message(response="utter_thanks_for_rating")
+        return []
+
+
+class ActionWrapUp(SafeAction):
+    """Thanks or goodbye. When the bot resolved a flow on its own in this session, with no
+    handoff and no rating asked yet, the reply asks for a rating too: deflected contacts get
+    rated, not only those an agent handled, so deflection can be checked against CSAT."""
+
+    def name(self) -> str:
+        return "action_wrap_up"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        flow = tracker.get_slot(RESOLVED_FLOW_SLOT)
+        handed_off_or_asked = any(
+            event.get("event") == "pause" or (event.get("event") == "action" and event.get("name") == AGENT_SURVEY)
+            for event in _this_session(tracker))
+        if flow and not tracker.get_slot(SURVEY_SLOT) and not handed_off_or_asked:
+            services = get_services()
+            with services.db.transaction() as session:
+                services.csat.ask_after_bot(session, decision_context(tracker, self.name()), str(flow))
+            dispatcher.utter_message(response="utter_ask_csat_after_bot")
+            return [SlotSet(SURVEY_SLOT, flow)]
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        dispatcher.utter_message(response="utter_goodbye" if intent == "goodbye" else "utter_you_are_welcome")
         return []

@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import SafeAction
+from actions.csat import RESOLVED_FLOW_SLOT
 from actions.handoff import hand_off
 from actions.tracker_context import decision_context
 from frontdesk.identity import extract_email
@@ -72,4 +73,4 @@ class ActionRequestPasswordReset(SafeAction):
         dispatcher.utter_message(
             response="utter_password_reset_sent", ttl_minutes=services.settings.reset.token_ttl_minutes
         )
-        return events
+        return [*events, SlotSet(RESOLVED_FLOW_SLOT, "password_reset")]

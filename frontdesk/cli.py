@@ -249,8 +249,10 @@ def cmd_kpi_report(settings: Settings, args: argparse.Namespace) -> int:
     print(f"handoffs: {handoffs['total']} ({handoffs['open']} open, {handoffs['closed']} closed)")
     print(f"  by reason: {handoffs['by_reason']}")
     print(f"  by queue:  {handoffs['by_queue']}")
-    print(f"CSAT: {csat['responses']} responses, average {csat['average']}, "
-          f"satisfied (4-5) {csat['satisfied_share']}, response rate {csat['response_rate']}")
+    for label, figures in [("after an agent", csat["after_agent"]),
+                           *((f"after the bot resolved {flow}", f) for flow, f in csat["after_bot"].items())]:
+        print(f"CSAT {label}: {figures['responses']} responses, average {figures['average']}, "
+              f"satisfied (4-5) {figures['satisfied_share']}, response rate {figures['response_rate']}")
     print("agent-corrected rate per intent:")
     _print_rows(report["agent_corrected"], False, ["intent", "reviewed", "corrected", "rate"])
     return 0

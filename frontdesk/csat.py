@@ -1,4 +1,6 @@
-"""Customer satisfaction: the 1-5 rating the bot asks for when an agent hands the conversation back."""
+"""Customer satisfaction: the 1-5 rating the bot asks for when an agent hands the conversation
+back, and after a flow the bot resolved on its own (asked once, when the customer says thanks or
+goodbye), so deflected contacts are rated too."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import Column, DateTime, Integer, String, select
 from sqlalchemy.orm import Session
 
+from frontdesk.audit import AuditLog, DecisionContext
 from frontdesk.handoff import HandoffRow
 from frontdesk.schema import Base, utcnow
 
@@ -37,17 +40,35 @@ class CsatRow(Base):
     conversation_id = Column(String(128), nullable=False, index=True)
     handoff_id = Column(Integer, nullable=True, index=True)
     score = Column(Integer, nullable=False)
+    # The flow the bot resolved on its own ("password_reset", "billing"); None after a handoff.
+    flow = Column(String(32), nullable=True, index=True)
     created_at = Column(DateTime, nullable=False, default=utcnow, index=True)
 
 
+# The decision in the audit trail when the bot asks for a rating after resolving a flow itself:
+# the denominator of that rating's response rate.
+ASKED_AFTER_BOT = "csat.requested"
+
+
 class CsatSurvey:
-    def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, audit: AuditLog, clock: Callable[[], datetime] = utcnow) -> None:
+        self.audit = audit
         self.clock = clock
 
-    def record(self, session: Session, conversation_id: str, score: int) -> bool:
-        """Stores the rating of the latest closed handoff of the conversation; one per handoff."""
+    def ask_after_bot(self, session: Session, context: DecisionContext, flow: str) -> None:
+        """Notes that the bot asked for a rating of a flow it resolved (audited)."""
+        self.audit.record(session, context, ASKED_AFTER_BOT, reason=flow)
+
+    def record(self, session: Session, conversation_id: str, score: int, flow: str | None = None) -> bool:
+        """Stores a rating: of the flow the bot resolved when ``flow`` is given, else of the
+        conversation's latest closed handoff, one per handoff (a double click counts once; the
+        bot's survey is answered once per question, which the action checks)."""
         if not 1 <= score <= 5:
             raise ValueError("a CSAT score is 1-5")
+        if flow is not None:
+            session.add(CsatRow(conversation_id=conversation_id, handoff_id=None, score=score, flow=flow,
+                                created_at=self.clock()))
+            return True
         handoff_id = session.execute(
             select(HandoffRow.id).where(HandoffRow.conversation_id == conversation_id, HandoffRow.status == "closed")
             .order_by(HandoffRow.id.desc())

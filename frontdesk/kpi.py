@@ -9,14 +9,28 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from frontdesk.agent_feedback import AgentFeedback
-from frontdesk.csat import CsatRow
+from frontdesk.audit import AuditRow
+from frontdesk.csat import ASKED_AFTER_BOT, CsatRow
 from frontdesk.handoff import HandoffRow
+
+
+def _csat(scores: list[int], asked: int) -> dict[str, Any]:
+    return {
+        "responses": len(scores),
+        "average": round(sum(scores) / len(scores), 2) if scores else None,
+        # The usual CSAT figure: share of 4s and 5s.
+        "satisfied_share": round(sum(1 for s in scores if s >= 4) / len(scores), 3) if scores else None,
+        "response_rate": round(len(scores) / asked, 3) if asked else None,
+    }
 
 
 def kpi_report(session: Session, feedback: AgentFeedback) -> dict[str, Any]:
     handoffs = session.execute(select(HandoffRow.reason, HandoffRow.queue, HandoffRow.status)).all()
-    scores = [s for (s,) in session.execute(select(CsatRow.score))]
+    ratings = session.execute(select(CsatRow.flow, CsatRow.score)).all()
+    asked_after_bot = Counter(flow for (flow,) in session.execute(
+        select(AuditRow.reason).where(AuditRow.decision == ASKED_AFTER_BOT)))
     closed = sum(1 for h in handoffs if h.status == "closed")
+    bot_flows = sorted({flow for flow, _ in ratings if flow} | set(asked_after_bot))
     return {
         "handoffs": {
             "total": len(handoffs), "open": len(handoffs) - closed, "closed": closed,
@@ -24,11 +38,11 @@ def kpi_report(session: Session, feedback: AgentFeedback) -> dict[str, Any]:
             "by_queue": dict(sorted(Counter(h.queue for h in handoffs).items())),
         },
         "csat": {
-            "responses": len(scores),
-            "average": round(sum(scores) / len(scores), 2) if scores else None,
-            # The usual CSAT figure: share of 4s and 5s.
-            "satisfied_share": round(sum(1 for s in scores if s >= 4) / len(scores), 3) if scores else None,
-            "response_rate": round(len(scores) / closed, 3) if closed else None,
+            # Asked when an agent closes a handoff; the response rate is per closed handoff.
+            "after_agent": _csat([score for flow, score in ratings if flow is None], closed),
+            # Asked once after a flow the bot resolved on its own (deflected contacts), by flow.
+            "after_bot": {flow: _csat([score for f, score in ratings if f == flow], asked_after_bot[flow])
+                          for flow in bot_flows},
         },
         "agent_corrected": [
             {"intent": r.intent, "reviewed": r.reviewed, "corrected": r.corrected, "rate": round(r.rate, 3)}

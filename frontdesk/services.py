@@ -85,7 +85,7 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -
         customer_binding=CustomerBinding(CustomerTokenVerifier(settings.customer_token), identity, audit),
         agents=AgentDirectory(clock=clock),
         workspace=AgentWorkspace(db, handoff, conversations, feedback, audit, clock=clock),
-        csat=CsatSurvey(clock=clock),
+        csat=CsatSurvey(audit, clock=clock),
         verification=verification,
         billing_desk=BillingDesk(SqlBilling(), audit, settings.billing_portal_url, clock=clock),
     )

@@ -45,6 +45,7 @@ import httpx
 import yaml
 from sqlalchemy import text
 
+from frontdesk.csat import ASKED_AFTER_BOT
 from frontdesk.customer_token import CustomerTokenVerifier
 from frontdesk.db import Database, dispose_engines
 from frontdesk.demo_data import Customer, decline_code, load_demo_billing, load_demo_customers, synthetic_customers
@@ -433,6 +434,10 @@ def summarise(outcomes: list[Outcome], policy: HandoffPolicy, seconds: float) ->
         "flows": flows,
         "billing_ticket_time": billing_ticket_time(outcomes, policy),
         "ended_by": dict(Counter(o.ended_by for o in outcomes).most_common()),
+        # Deflected contacts the bot asked to rate (they say thanks or goodbye at the end).
+        "rating_asked_after_deflection": round(
+            sum(ASKED_AFTER_BOT in o.decisions for o in outcomes if o.deflected)
+            / max(1, sum(o.deflected for o in outcomes)), 3),
         "misrouted_examples": [asdict(o) for o in outcomes if o.misrouted][:10],
         "false_positive_examples": [asdict(o) for o in outcomes if o.false_positive][:10],
     }
@@ -479,6 +484,7 @@ def markdown(summary: dict[str, Any]) -> str:
                   f"{b['mean_minutes_without_triage']} min with one billing queue "
                   f"({b['time_saved_share']:.0%} faster)."]
     lines += ["", "How contacts ended: " + ", ".join(f"{k or 'other'} {v}" for k, v in s["ended_by"].items()) + "."]
+    lines += ["", f"Deflected contacts asked to rate the chat: {s['rating_asked_after_deflection']:.1%}."]
     if memory := s.get("ted_prediction_memory"):
         lines += ["", f"TED prediction memory (Rasa server log): {memory['remembered']:,} of {memory['predictions']:,} "
                   f"predictions were a dialogue state already scored ({memory['share']:.1%}); "

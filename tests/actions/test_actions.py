@@ -10,7 +10,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
-from actions.csat import ActionRecordCsat
+from actions.csat import ActionRecordCsat, ActionWrapUp
 from actions.handoff import ActionClarify, ActionHandoff
 from actions.password_reset import ActionAskAccountEmail, ActionRequestPasswordReset, ValidatePasswordResetForm
 from actions.session import ActionSessionStart
@@ -88,7 +88,7 @@ async def test_known_and_unknown_address_get_identical_replies(live_services, sm
     assert known[0].messages[0]["ttl_minutes"] == 15
     assert {
         e["name"]: e["value"] for e in known[1] if e["event"] == "slot"
-    } == {"account_email": None, "invalid_email_attempts": 0}
+    } == {"account_email": None, "invalid_email_attempts": 0, "bot_resolved_flow": "password_reset"}
     # The token and link never appear in what the bot says.
     assert "token" not in repr(known[0].messages).replace("ttl_minutes", "")
 
@@ -293,3 +293,53 @@ async def test_a_rating_after_the_question_is_recorded_once(live_services):
 async def test_a_number_out_of_the_blue_is_not_a_rating(live_services, text, asked):
     dispatcher, _ = await run(ActionRecordCsat(), csat_tracker(text, asked))
     assert dispatcher.messages[0]["response"] in {"utter_clarify", "utter_out_of_scope"}
+
+
+def wrap_up_tracker(intent: str, slots: dict[str, Any], earlier: list[dict[str, Any]] | None = None) -> Tracker:
+    message = {"text": intent, "intent": {"name": intent, "confidence": 0.97}, "entities": []}
+    events = [{"event": "session_started"}, *(earlier or []), {"event": "action", "name": "action_listen"},
+              {"event": "user", "text": intent, "parse_data": message}]
+    return Tracker("conv-wrap", slots, message, events, False, None, {}, "action_listen")
+
+
+async def test_thanks_after_a_flow_the_bot_resolved_asks_for_a_rating_once(live_services):
+    from frontdesk.audit import AuditRow
+    from frontdesk.kpi import kpi_report
+
+    dispatcher, events = await run(ActionWrapUp(), wrap_up_tracker("thank", {"bot_resolved_flow": "password_reset"}))
+    assert [m["response"] for m in dispatcher.messages] == ["utter_ask_csat_after_bot"]
+    assert names(events) == [("slot", "csat_survey_flow")] and events[0]["value"] == "password_reset"
+    # Asked already this session: a plain reply, whatever the customer says.
+    asked = {"bot_resolved_flow": "password_reset", "csat_survey_flow": "password_reset"}
+    for intent, reply in (("thank", "utter_you_are_welcome"), ("goodbye", "utter_goodbye")):
+        dispatcher, events = await run(ActionWrapUp(), wrap_up_tracker(intent, asked))
+        assert [m["response"] for m in dispatcher.messages] == [reply] and events == []
+    # The answer is a rating of that flow, with no handoff behind it.
+    survey = [{"event": "slot", "name": "csat_survey_flow", "value": "password_reset"},
+              {"event": "action", "name": "action_listen"}]
+    rating = csat_tracker("5", False)
+    rating.events[1:1] = survey
+    dispatcher, _ = await run(ActionRecordCsat(), rating)
+    assert dispatcher.messages[0]["response"] == "utter_thanks_for_rating"
+    with live_services.db.transaction() as session:
+        from frontdesk.csat import CsatRow
+
+        [row] = session.execute(select(CsatRow)).scalars()
+        assert (row.score, row.flow, row.handoff_id) == (5, "password_reset", None)
+        [audit] = session.execute(select(AuditRow).where(AuditRow.decision == "csat.requested")).scalars()
+        assert (audit.reason, audit.action, audit.conversation_id) == ("password_reset", "action_wrap_up", "conv-wrap")
+        report = kpi_report(session, live_services.workspace.feedback)
+    assert report["csat"]["after_bot"] == {
+        "password_reset": {"responses": 1, "average": 5.0, "satisfied_share": 1.0, "response_rate": 1.0}}
+    assert report["csat"]["after_agent"]["responses"] == 0
+
+
+@pytest.mark.parametrize(("slots", "earlier"), [
+    ({}, []),  # nothing resolved: thanks for the chat
+    ({"bot_resolved_flow": "billing"}, [{"event": "pause"}]),  # then handed off: the agent's close asks
+    ({"bot_resolved_flow": "billing"}, [{"event": "action", "name": "utter_ask_csat"}]),  # rated already
+])
+async def test_no_rating_is_asked_without_a_flow_the_bot_resolved_alone(live_services, slots, earlier):
+    for intent, reply in (("thank", "utter_you_are_welcome"), ("goodbye", "utter_goodbye")):
+        dispatcher, events = await run(ActionWrapUp(), wrap_up_tracker(intent, slots, earlier))
+        assert [m["response"] for m in dispatcher.messages] == [reply] and events == []

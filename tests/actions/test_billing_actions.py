@@ -57,8 +57,10 @@ async def test_every_lookup_waits_for_verification(billing_services, intent):
     ("ask_payment_failed", "why did my card fail", r"failed because the card has expired"),
 ])
 async def test_each_lookup_answers_a_verified_customer(billing_services, intent, question, expected):
-    dispatcher, _ = await run(ActionBillingLookup(), tracker(question, intent, {"customer_id": "AC-100003"}))
+    dispatcher, events = await run(ActionBillingLookup(), tracker(question, intent, {"customer_id": "AC-100003"}))
     assert re.search(expected, dispatcher.messages[0]["text"]), dispatcher.messages[0]["text"]
+    # Answered without a person: thanks or goodbye will ask for a rating of it (action_wrap_up).
+    assert {"event": "slot", "name": "bot_resolved_flow", "value": "billing", "timestamp": None} in events
 
 
 async def test_the_question_asked_before_verifying_is_answered_after(billing_services):
@@ -76,6 +78,7 @@ async def test_an_unmatched_charge_is_handed_off_triaged(billing_services):
     t = tracker("what is the £999 charge", "ask_charge_explanation", {"customer_id": "AC-100003"}, ranking=ranking)
     dispatcher, events = await run(ActionBillingLookup(), t)
     assert "couldn't match" in dispatcher.messages[0]["text"] and events[-1]["event"] == "pause"
+    assert not any(e.get("name") == "bot_resolved_flow" for e in events)
     with billing_services.db.transaction() as session:
         handoff = session.execute(select(HandoffRow)).scalar_one()
     assert (handoff.reason, handoff.queue, handoff.customer_id) == ("billing_unresolved", "billing", "AC-100003")

@@ -81,7 +81,7 @@ async def test_an_agent_takes_over_replies_in_the_widget_and_hands_back(stack: S
     agent_steps = [d for d in decisions if d.startswith("agent.")]
     assert agent_steps == ["agent.claimed", "agent.replied", "agent.noted", "agent.closed", "agent.feedback"]
     report = json.loads(frontdesk(stack, "kpi", "report", "--json"))
-    assert report["csat"]["responses"] >= 1
+    assert report["csat"]["after_agent"]["responses"] >= 1
     assert any(r["intent"] == "request_refund" and r["corrected"] >= 1 for r in report["agent_corrected"])
     assert "last month" in frontdesk(stack, "agent", "export-feedback")
 

@@ -1,9 +1,11 @@
 """End to end: `frontdesk serve` starts the real action server, web app and Rasa server on free
 ports; a customer resets a password over REST; the e-mail arrives on a real SMTP server; the
-link sets a new password once, not twice, and not after expiry; Ctrl-C stops everything."""
+link sets a new password once, not twice, and not after expiry; the customer's thanks gets the
+rating question, once; Ctrl-C stops everything."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import urllib.parse
@@ -14,7 +16,7 @@ from sqlalchemy import text
 
 from frontdesk.db import Database
 from frontdesk.identity import SqlIdentityProvider
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, frontdesk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -71,6 +73,15 @@ def test_password_reset_conversation_end_to_end(stack: Stack):
     assert audit[0].intent == "inform_email" and audit[0].confidence > 0.5
     assert audit[0].action == "action_request_password_reset" and audit[0].model_id
     assert tracked > 5, "conversations are kept in the SQL tracker store"
+
+    # Resolved without a person: thanks gets the rating question once, and the tap is recorded.
+    [survey] = stack.say("e2e-known", "thanks!")
+    assert "how would you rate this chat" in survey["text"]
+    assert [b["title"] for b in survey["buttons"]] == ["1", "2", "3", "4", "5"]
+    assert any("Thank you for the rating" in t for t in stack.texts("e2e-known", survey["buttons"][4]["payload"]))
+    assert not any("rate" in t for t in stack.texts("e2e-known", "thank you so much")), "asked twice"
+    csat = json.loads(frontdesk(stack, "kpi", "report", "--json"))["csat"]["after_bot"]["password_reset"]
+    assert csat["responses"] >= 1 and csat["average"] is not None and 0 < csat["response_rate"] <= 1
 
 
 def test_the_configured_lock_store_is_used(stack: Stack):

@@ -135,7 +135,8 @@ def test_csat_is_recorded_once_per_closed_handoff(services, workspace):
         assert services.csat.record(session, "rated", 4)
         assert not services.csat.record(session, "rated", 5)  # a double click counts once
         report = kpi_report(session, workspace.feedback)
-    assert report["csat"] == {"responses": 1, "average": 4.0, "satisfied_share": 1.0, "response_rate": 1.0}
+    assert report["csat"] == {
+        "after_agent": {"responses": 1, "average": 4.0, "satisfied_share": 1.0, "response_rate": 1.0}, "after_bot": {}}
 
 
 @pytest.mark.parametrize(("text", "score"), [
