@@ -1100,6 +1100,17 @@ def write_report(run: dict[str, Any], assistants: dict[str, Assistant]) -> str:
             base = one.get(level.concurrency)
             md.append(f"| {level.concurrency} | {base.throughput if base else 'n/a'} | {level.throughput:.1f} | "
                       f"{ratio(level.throughput, base.throughput if base else None)} |")
+        busiest = after.levels[-1]
+        cpu_ms = sum(busiest.cpu_ms_per_message.values())
+        if cpu_ms:
+            # Every process shares the same cores: the CPU a message costs all the servers caps
+            # throughput whatever the number of Rasa processes (the load generator not counted).
+            cores = run["machine"]["cores"]
+            ceiling = 1000 * cores / cpu_ms
+            md += ["", f"Ceiling on this machine: {cores} cores / {cpu_ms:.0f} CPU ms per message (all servers, "
+                   f"{busiest.concurrency} conversations) = {ceiling:.1f} msg/s, "
+                   f"{ratio(ceiling, busiest.throughput)} of one process's {busiest.throughput:.1f}. Scaling "
+                   "closer to 2x needs a core per Rasa process with its action server to spare."]
     md += ["", "## Where a message's time goes", "",
            "Span timers around Rasa's own stages, in a second Rasa server (`frontdesk_rasa.profiling`), during a "
            "sequential run of the same conversations (ms per message, mean):", ""]
