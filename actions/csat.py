@@ -21,13 +21,15 @@ from frontdesk.services import get_services
 RESOLVED_FLOW_SLOT = "bot_resolved_flow"
 # The flow the bot asked the customer to rate, once a session.
 SURVEY_SLOT = "csat_survey_flow"
+# Set when a rating is stored: the question is answered (an unreadable answer leaves it open).
+ANSWERED_SLOT = "csat_answered"
 AGENT_SURVEY = "utter_ask_csat"
 
 
 def _this_session(tracker: Tracker) -> Iterator[dict[str, Any]]:
-    """The session's events, newest first."""
+    """The session's events, newest first (a restart starts afresh too: it clears the slots)."""
     for event in reversed(tracker.events):
-        if event.get("event") == "session_started":
+        if event.get("event") in ("session_started", "restart"):
             return
         yield event
 
@@ -37,7 +39,7 @@ def survey_pending(tracker: Tracker) -> tuple[bool, str | None]:
     flow (None: the rating of an agent's handoff)."""
     for event in _this_session(tracker):
         kind, name = event.get("event"), event.get("name")
-        if kind == "action" and name == "action_record_csat":
+        if kind == "slot" and name == ANSWERED_SLOT and event.get("value"):
             return False, None
         if kind == "action" and name == AGENT_SURVEY:
             return True, None
@@ -64,7 +66,7 @@ class ActionRecordCsat(SafeAction):
         with services.db.transaction() as session:
             services.csat.record(session, tracker.sender_id, score, flow=flow)
         dispatcher.utter_message(response="utter_thanks_for_rating")
-        return []
+        return [SlotSet(ANSWERED_SLOT, True)]
 
 
 class ActionWrapUp(SafeAction):

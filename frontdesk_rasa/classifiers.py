@@ -180,6 +180,9 @@ class LogisticRegressionIntentClassifier(GraphComponent, IntentClassifier):
         offset = 0
         for origin, width in self.origins:
             block = blocks.get(origin)
+            if block is not None and not block.has_canonical_format:  # not from _sentence_blocks
+                block = scipy.sparse.csr_matrix(block, dtype=np.float64, copy=True)
+                block.sum_duplicates()
             if block is not None and block.shape[1] == width and block.nnz:
                 norm = np.sqrt(block.data @ block.data)
                 if norm > 0:  # a zero block stays zero, as _unit_rows leaves it

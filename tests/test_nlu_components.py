@@ -93,6 +93,10 @@ def test_one_message_is_scored_as_the_training_matrix_would_score_it(storage):
         {encoder: scipy.sparse.csr_matrix(rng.normal(size=(1, 3))), words: scipy.sparse.csr_matrix([[0, 2, 1]])},
         {encoder: scipy.sparse.csr_matrix(rng.normal(size=(1, 3)))},  # no word features
         {encoder: scipy.sparse.csr_matrix((1, 3)), words: scipy.sparse.csr_matrix([[1, 0, 0]])},  # an all-zero block
+        # a block with a repeated column (not canonical): the entries add up, as in the matrix
+        {encoder: scipy.sparse.csr_matrix(rng.normal(size=(1, 3))),
+         words: scipy.sparse.csr_matrix((np.array([1.0, 1.0, 2.0]), np.array([1, 1, 2]), np.array([0, 3])),
+                                        shape=(1, 3))},
         # an encoder of the wrong width counts as missing
         {encoder: scipy.sparse.csr_matrix(rng.normal(size=(1, 5))), words: scipy.sparse.csr_matrix([[0, 0, 3]])},
     ]

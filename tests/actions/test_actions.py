@@ -343,3 +343,33 @@ async def test_no_rating_is_asked_without_a_flow_the_bot_resolved_alone(live_ser
     for intent, reply in (("thank", "utter_you_are_welcome"), ("goodbye", "utter_goodbye")):
         dispatcher, events = await run(ActionWrapUp(), wrap_up_tracker(intent, slots, earlier))
         assert [m["response"] for m in dispatcher.messages] == [reply] and events == []
+
+
+async def test_an_unreadable_answer_leaves_the_question_open_and_a_stored_rating_closes_it(live_services):
+    from frontdesk.csat import CsatRow
+
+    unreadable = csat_tracker("pretty good", True)
+    dispatcher, events = await run(ActionRecordCsat(), unreadable)
+    assert dispatcher.messages[0]["response"] in {"utter_clarify", "utter_out_of_scope"} and not events
+    tap = csat_tracker("4", True)
+    tap.events[-1:-1] = [*unreadable.events[-1:], {"event": "action", "name": "action_record_csat"},
+                         {"event": "action", "name": "action_listen"}]
+    dispatcher, events = await run(ActionRecordCsat(), tap)
+    assert dispatcher.messages[0]["response"] == "utter_thanks_for_rating"
+    assert events[0]["name"] == "csat_answered" and events[0]["value"] is True
+    # A second tap on the same question does not count twice.
+    double = csat_tracker("5", True)
+    double.events[-1:-1] = [{"event": "action", "name": "action_record_csat"}, *events,
+                            {"event": "action", "name": "action_listen"}]
+    dispatcher, _ = await run(ActionRecordCsat(), double)
+    assert dispatcher.messages[0]["response"] in {"utter_clarify", "utter_out_of_scope"}
+    with live_services.db.transaction() as session:
+        assert [r.score for r in session.execute(select(CsatRow)).scalars()] == [4]
+
+
+async def test_a_question_from_before_a_restart_is_not_open(live_services):
+    after_restart = csat_tracker("5", False)
+    after_restart.events[1:1] = [{"event": "slot", "name": "csat_survey_flow", "value": "billing"},
+                                 {"event": "restart"}]
+    dispatcher, _ = await run(ActionRecordCsat(), after_restart)
+    assert dispatcher.messages[0]["response"] in {"utter_clarify", "utter_out_of_scope"}
