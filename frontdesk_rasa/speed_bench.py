@@ -124,7 +124,8 @@ def frontdesk_conversation(n: int, tag: str) -> Conversation:
             Turn("hi", "greet, new conversation", r"Frontdesk"),
             Turn("I forgot my password", "reset: form asks the e-mail", r"email address"),
             Turn(email, "reset: request (DB, audit, outbox)", r"If an account exists"),
-            Turn("thank you", "thanks", r"welcome"),
+            # Resolved by the bot: thanks gets the rating question (action_wrap_up).
+            Turn("thank you", "thanks", r"welcome|rate this chat"),
         ))
     from frontdesk.customer_token import CustomerTokenVerifier
     from frontdesk.settings import CustomerTokenSettings
@@ -136,7 +137,7 @@ def frontdesk_conversation(n: int, tag: str) -> Conversation:
         Turn("what is my latest invoice?", "billing: token bound + invoice lookup", r"invoice", meta),
         Turn("did my last payment fail?", "billing: failed-payment lookup", r"payment", meta),
         Turn("when does my plan renew?", "billing: plan lookup", r"plan", meta),
-        Turn("bye", "goodbye", r"Goodbye", meta),
+        Turn("bye", "goodbye", r"Goodbye|rate this chat", meta),
     ))
 
 
