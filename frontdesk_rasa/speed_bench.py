@@ -1104,14 +1104,14 @@ def write_report(run: dict[str, Any], assistants: dict[str, Assistant]) -> str:
         busiest = after.levels[-1]
         cpu_ms = sum(busiest.cpu_ms_per_message.values())
         if cpu_ms:
-            # Every process shares the same cores: the CPU a message costs all the servers caps
-            # throughput whatever the number of Rasa processes (the load generator not counted).
+            # All processes share the same cores: how much of them one process already uses says
+            # how much a second one can add (the load generator not counted).
             cores = run["machine"]["cores"]
-            ceiling = 1000 * cores / cpu_ms
-            md += ["", f"Ceiling on this machine: {cores} cores / {cpu_ms:.0f} CPU ms per message (all servers, "
-                   f"{busiest.concurrency} conversations) = {ceiling:.1f} msg/s, "
-                   f"{ratio(ceiling, busiest.throughput)} of one process's {busiest.throughput:.1f}. Scaling "
-                   "closer to 2x needs a core per Rasa process with its action server to spare."]
+            used = busiest.throughput * cpu_ms / 1000
+            md += ["", f"Headroom on this machine: one process at {busiest.concurrency} conversations already "
+                   f"uses {used:.2f} of the {cores} cores ({busiest.throughput:.1f} msg/s x {cpu_ms:.0f} CPU ms "
+                   f"per message, all servers). At that cost the cores allow about {1000 * cores / cpu_ms:.1f} "
+                   "msg/s; near-linear scaling needs a core per Rasa process (with its action server) to spare."]
     md += ["", "## Where a message's time goes", "",
            "Span timers around Rasa's own stages, in a second Rasa server (`frontdesk_rasa.profiling`), during a "
            "sequential run of the same conversations (ms per message, mean):", ""]
