@@ -112,9 +112,7 @@ class LogisticRegressionIntentClassifier(GraphComponent, IntentClassifier):
             if wanted and features.origin not in wanted:
                 continue
             origin = str(features.origin)
-            block = scipy.sparse.csr_matrix(features.features, dtype=np.float64)
-            block.sum_duplicates()  # one entry per column: logits() reads .data and .indices
-            blocks[f"{origin}#{seen[origin]}"] = block
+            blocks[f"{origin}#{seen[origin]}"] = scipy.sparse.csr_matrix(features.features, dtype=np.float64)
             seen[origin] += 1
         return blocks
 
@@ -180,7 +178,8 @@ class LogisticRegressionIntentClassifier(GraphComponent, IntentClassifier):
         offset = 0
         for origin, width in self.origins:
             block = blocks.get(origin)
-            if block is not None and not block.has_canonical_format:  # not from _sentence_blocks
+            if block is not None and not block.has_canonical_format:
+                # One entry per column: .data and .indices are read directly below.
                 block = scipy.sparse.csr_matrix(block, dtype=np.float64, copy=True)
                 block.sum_duplicates()
             if block is not None and block.shape[1] == width and block.nnz:
