@@ -19,6 +19,8 @@ from frontdesk.services import get_services
 # Presidio and spaCy take seconds to load: do it now, not in the first customer's handoff.
 threading.Thread(target=lambda: default_redactor().redact("warm up"), daemon=True).start()
 
+# Set by frontdesk_rasa.account_takeover_guard (the action server does not import Rasa).
+INTENT_OVERRIDE_KEY = "intent_override"
 # Slots worth showing an agent; the rest are dialogue bookkeeping.
 _AGENT_SLOTS = ("account_email",)
 _RESPONSE_BY_INTENT = {"report_lost_2fa": "utter_handoff_lost_2fa"}
@@ -107,9 +109,13 @@ class ActionHandoff(SafeAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        latest = tracker.latest_message or {}
+        intent = (latest.get("intent") or {}).get("name")
         policy = get_services().handoff.policy
-        reason = "mandatory_category" if policy.is_mandatory(intent) else "customer_asked"
+        if latest.get(INTENT_OVERRIDE_KEY):  # a "password reset" that says someone else acted
+            reason = "account_takeover_signal"
+        else:
+            reason = "mandatory_category" if policy.is_mandatory(intent) else "customer_asked"
         return hand_off(dispatcher, tracker, reason, _RESPONSE_BY_INTENT.get(intent or "", "utter_handoff"))
 
 

@@ -33,6 +33,7 @@ INTENT_DESCRIPTIONS = {
 REASON_DESCRIPTIONS = {
     "customer_asked": "the customer asked for a person",
     "mandatory_category": "this category always goes to a person",
+    "account_takeover_signal": "it read like a password reset, but says someone else acted on the account",
     "low_nlu_confidence": "the bot could not understand the request twice",
     "policy_unsure": "the bot was unsure what to do next",
     "action_failed": "an automated step failed",

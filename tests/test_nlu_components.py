@@ -1,5 +1,6 @@
-"""The custom NLU graph components in config.yml, on their own: the sentence-encoder featurizer
-and the logistic-regression intent classifier (train, predict, store, load)."""
+"""The custom NLU graph components in config.yml, on their own: the sentence-encoder featurizer,
+the logistic-regression intent classifier (train, predict, store, load) and the account-takeover
+guard."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import scipy.sparse
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
-from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, INTENT, TEXT
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from frontdesk_rasa.account_takeover_guard import INTENT_OVERRIDE_KEY, AccountTakeoverGuard
 from frontdesk_rasa.classifiers import WEIGHTS_FILE, LogisticRegressionIntentClassifier
 from frontdesk_rasa.featurizers import EMBEDDING_SIZE, UniversalSentenceEncoderFeaturizer
 
@@ -146,3 +148,41 @@ def test_the_sentence_encoder_names_its_features_and_skips_empty_text(storage):
     typo = messages[2].features[0].features[0]
     cosine = float(features.features[0] @ typo / np.linalg.norm(features.features[0]) / np.linalg.norm(typo))
     assert cosine > 0.8  # a typo stays close to the sentence it misspells
+
+
+def parsed(text: str, ranking: list[tuple[str, float]]) -> Message:
+    m = Message(data={TEXT: text})
+    entries = [{"name": name, "confidence": confidence} for name, confidence in ranking]
+    m.set(INTENT, entries[0], add_to_output=True)
+    m.set(INTENT_RANKING_KEY, entries, add_to_output=True)
+    return m
+
+
+def guard() -> AccountTakeoverGuard:
+    return AccountTakeoverGuard.create(AccountTakeoverGuard.get_default_config(), None, None, CONTEXT)
+
+
+def test_a_password_reset_that_says_someone_else_acted_goes_to_security():
+    [m] = guard().process([parsed("someone changed my password, it wasn't me",
+                                  [("request_password_reset", 0.8), ("report_security_incident", 0.15),
+                                   ("report_lost_2fa", 0.05)])])
+    assert m.get(INTENT) == {"name": "report_security_incident", "confidence": 0.8}
+    assert [r["name"] for r in m.get(INTENT_RANKING_KEY)] == [
+        "report_security_incident", "request_password_reset", "report_lost_2fa"]
+    assert m.get(INTENT_OVERRIDE_KEY) == {"from": "request_password_reset", "confidence": 0.8,
+                                          "signals": ["not_me", "someone_acted"]}
+    # It reaches the parse data the dialogue and the actions see, without the text.
+    assert m.as_dict(only_output_properties=True)[INTENT_OVERRIDE_KEY]["signals"] == ["not_me", "someone_acted"]
+
+
+@pytest.mark.parametrize("text, ranking", [
+    ("I forgot my password", [("request_password_reset", 0.97), ("report_security_incident", 0.01)]),
+    # Other intents are not guarded: a dispute about an unauthorised charge stays a dispute.
+    ("someone used my card, it wasn't me", [("report_dispute", 0.9), ("report_security_incident", 0.1)]),
+    # An unsure reading stays with the fallback, which offers both as buttons.
+    ("someone reset my password", [("nlu_fallback", 0.5), ("request_password_reset", 0.45)]),
+])
+def test_the_guard_leaves_other_readings_alone(text, ranking):
+    [m] = guard().process([parsed(text, ranking)])
+    assert m.get(INTENT)["name"] == ranking[0][0]
+    assert m.get(INTENT_OVERRIDE_KEY) is None

@@ -131,6 +131,21 @@ async def test_lost_second_factor_is_a_mandatory_handoff(live_services):
         "mandatory_category", "account_recovery", "security", "high")
 
 
+async def test_a_reset_with_takeover_signals_is_handed_off_as_a_security_incident(live_services):
+    t = tracker(text="someone changed my password, it wasn't me", intent="report_security_incident")
+    t.latest_message["intent_override"] = {"from": "request_password_reset", "confidence": 0.8,
+                                           "signals": ["not_me", "someone_acted"]}
+    dispatcher, events = await run(ActionHandoff(), t)
+    assert names(events) == [("pause", None)]
+    assert dispatcher.messages[0]["response"] == "utter_handoff"
+    [handoff] = handoffs(live_services)
+    assert (handoff.reason, handoff.category, handoff.queue) == (
+        "account_takeover_signal", "security_incident", "security")
+    with live_services.db.transaction() as session:
+        [record] = live_services.audit.list(session, conversation_id="conv-1", decision="handoff.created")
+    assert (record.reason, record.intent) == ("account_takeover_signal", "report_security_incident")
+
+
 async def test_refund_goes_to_a_person_whatever_the_confidence(live_services):
     dispatcher, events = await run(ActionHandoff(), tracker(text="I want a refund", intent="request_refund",
                                                             confidence=0.99))
