@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import SafeAction
 from actions.tracker_context import model_id
+from frontdesk.account_takeover import INTENT_OVERRIDE_KEY
 from frontdesk.handoff import HandoffRequest, Turn
 from frontdesk.privacy import default_redactor
 from frontdesk.services import get_services
@@ -19,8 +20,6 @@ from frontdesk.services import get_services
 # Presidio and spaCy take seconds to load: do it now, not in the first customer's handoff.
 threading.Thread(target=lambda: default_redactor().redact("warm up"), daemon=True).start()
 
-# Set by frontdesk_rasa.account_takeover_guard (the action server does not import Rasa).
-INTENT_OVERRIDE_KEY = "intent_override"
 # Slots worth showing an agent; the rest are dialogue bookkeeping.
 _AGENT_SLOTS = ("account_email",)
 _RESPONSE_BY_INTENT = {"report_lost_2fa": "utter_handoff_lost_2fa"}
@@ -88,6 +87,7 @@ def handoff_request(tracker: Tracker, reason: str, message: dict[str, Any] | Non
         bot_tried=_bot_tried(tracker),
         customer_id=tracker.get_slot("customer_id"),
         ranking=[(str(r["name"]), float(r.get("confidence") or 0.0)) for r in ranking if r.get("name")],
+        intent_override=latest.get(INTENT_OVERRIDE_KEY),
     )
 
 

@@ -6,12 +6,16 @@ agent is needed. These phrases say that somebody other than the customer acted; 
 in a message read as a password reset, the security queue takes it (``AccountTakeoverGuard`` in
 the NLU pipeline). A false alarm costs an agent's minute; a missed takeover costs the account.
 
-Each signal has a short label: labels go into the audit trail and the ticket, the text does not.
+Each signal has a short label: the labels go into the parse data (``INTENT_OVERRIDE_KEY``) and the
+audit trail, the text does not.
 """
 
 from __future__ import annotations
 
 import re
+
+# The parse-data key that says an intent was relabelled: {"from", "confidence", "signals"}.
+INTENT_OVERRIDE_KEY = "intent_override"
 
 # Not after "can", "could", ...: "can someone reset my password" is a customer asking for help.
 _NOT_A_REQUEST = r"(?<!\bcan )(?<!\bcould )(?<!\bwould )(?<!\bwill )(?<!\bplease )(?<!\bpls )"

@@ -96,6 +96,9 @@ class HandoffRequest:
     customer_id: str | None = None
     # The NLU's (intent, confidence) ranking: billing inquiries are triaged from it.
     ranking: list[tuple[str, float]] = field(default_factory=list)
+    # Set when the NLU pipeline relabelled the intent (the account-takeover guard): what it
+    # replaced and why, for the audit record.
+    intent_override: dict[str, Any] | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -167,8 +170,9 @@ class HandoffService:
         session.add(row)
         session.flush()
         self.enqueue(session, row.id, "create")
+        override = {"intent_override": request.intent_override} if request.intent_override else {}
         self.audit.record(session, context, "handoff.created", reason=request.reason, handoff_id=row.id,
-                          queue=row.queue, priority=row.priority, category=row.category)
+                          queue=row.queue, priority=row.priority, category=row.category, **override)
         return self._result(row, created=True)
 
     def _draft(self, session: Session, request: HandoffRequest) -> HandoffRow:

@@ -23,9 +23,7 @@ from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from frontdesk.account_takeover import account_takeover_signals
-
-INTENT_OVERRIDE_KEY = "intent_override"
+from frontdesk.account_takeover import INTENT_OVERRIDE_KEY, account_takeover_signals
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)

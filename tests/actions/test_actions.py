@@ -144,6 +144,9 @@ async def test_a_reset_with_takeover_signals_is_handed_off_as_a_security_inciden
     with live_services.db.transaction() as session:
         [record] = live_services.audit.list(session, conversation_id="conv-1", decision="handoff.created")
     assert (record.reason, record.intent) == ("account_takeover_signal", "report_security_incident")
+    # What the model read and why it was relabelled stays on record; the text does not.
+    assert record.details["intent_override"] == {"from": "request_password_reset", "confidence": 0.8,
+                                                 "signals": ["not_me", "someone_acted"]}
 
 
 async def test_refund_goes_to_a_person_whatever_the_confidence(live_services):
