@@ -160,6 +160,9 @@ class Settings:
     widget_bundle: Path = PROJECT_ROOT / "var" / "widget" / "webchat-1.0.1.js"
     # The SaaS app's billing portal: invoice PDFs, payment method, plan (the bot links, never takes cards).
     billing_portal_url: str = "https://app.frontdesk.example/billing"
+    # Threads each Rasa and action-server process gives numpy/BLAS and TensorFlow (0: the
+    # libraries' own default, a thread per core each). README, "Speed benchmark", has why 1.
+    math_threads: int = 1
 
     @property
     def is_production(self) -> bool:
@@ -245,6 +248,8 @@ class Settings:
             web_port=web_port,
             bind_host=env.get("FRONTDESK_BIND_HOST", cls.bind_host),
             outbox_poll_seconds=_int(env, "OUTBOX_POLL_SECONDS", cls.outbox_poll_seconds, 1),
+            # Part of the speed-ups: FRONTDESK_SPEEDUPS=0 gives the libraries' defaults back.
+            math_threads=_int(env, "FRONTDESK_MATH_THREADS", cls.math_threads if speedups_enabled(env) else 0),
             smtp=smtp,
             reset=reset,
             handoff_config=Path(env.get("FRONTDESK_HANDOFF_CONFIG") or cls.handoff_config),

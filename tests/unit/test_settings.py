@@ -65,3 +65,21 @@ def test_zendesk_field_and_group_ids_are_read_and_checked():
         "https://acme.zendesk.com", {"summary": 360001, "queue": 360002}, {"billing": 20})
     with pytest.raises(SettingsError, match="ZENDESK_GROUP_IDS"):
         Settings.from_env({**env, "ZENDESK_GROUP_IDS": "billing=twenty"})
+
+
+@pytest.mark.parametrize("env, threads", [
+    ({}, "1"),
+    ({"FRONTDESK_MATH_THREADS": "2"}, "2"),
+    ({"FRONTDESK_MATH_THREADS": "0"}, None),  # the libraries' own defaults
+    ({"FRONTDESK_SPEEDUPS": "0"}, None),  # the benchmark's "before"
+    ({"FRONTDESK_SPEEDUPS": "0", "FRONTDESK_MATH_THREADS": "1"}, "1"),
+])
+def test_math_threads_per_process(env, threads):
+    rasa_env = rasa_environment(Settings.from_env(env))
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        assert rasa_env.get(name) == threads, name
+
+
+def test_math_threads_must_be_a_number():
+    with pytest.raises(SettingsError, match="FRONTDESK_MATH_THREADS"):
+        Settings.from_env({"FRONTDESK_MATH_THREADS": "many"})
