@@ -75,6 +75,13 @@ def _wants_dev_mailbox(settings: Settings) -> bool:
     return default_smtp and os.environ.get("FRONTDESK_DEV_MAILBOX", "1") != "0"
 
 
+def rasa_server_args(settings: Settings, rasa_args: list[str], api_token: str) -> list[str]:
+    """``rasa run``'s arguments. The token is joined to its option: a random token starting with
+    "-" (one in 64) would otherwise be read as an option and stop Rasa from starting."""
+    return ["run", *rasa_args, "--interface", settings.bind_host, "--port", str(settings.rasa_port),
+            "--cors", "*", "--enable-api", f"--auth-token={api_token}"]
+
+
 def serve(settings: Settings, model: Path, shell: bool = False) -> int:
     env = {**os.environ, **rasa_environment(settings)}
     # Rasa's HTTP API is on (agent replies go through it) and always needs this token; the web
@@ -112,11 +119,7 @@ def serve(settings: Settings, model: Path, shell: bool = False) -> int:
             print("Starting rasa shell (type /stop to quit; server logs are in var/log/)...", flush=True)
             shell_process = supervisor.start("rasa shell", [str(BIN / "rasa"), "shell", *rasa_args], True)
             return shell_process.wait()
-        supervisor.start(
-            "rasa server",
-            [str(BIN / "rasa"), "run", *rasa_args, "--interface", host, "--port", str(settings.rasa_port),
-             "--cors", "*", "--enable-api", "--auth-token", api_token],
-        )
+        supervisor.start("rasa server", [str(BIN / "rasa"), *rasa_server_args(settings, rasa_args, api_token)])
         print("Loading the model (about 30 s)...", flush=True)
         slack = ("on, /webhooks/slack/webhook" if settings.slack.configured
                  else "off (set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)")

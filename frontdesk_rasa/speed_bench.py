@@ -780,7 +780,7 @@ def run_stock(procs: Processes, size: Size, env: dict[str, str], reuse: bool, pr
                           stock_env, path, path / "logs" / "actions.log")
     rasa = procs.start("stock rasa", profiled(
         ["run", "--model", str(model), "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
-         "--interface", "127.0.0.1", "--port", str(ports["rasa"]), "--enable-api", "--auth-token", API_TOKEN],
+         "--interface", "127.0.0.1", "--port", str(ports["rasa"]), "--enable-api", f"--auth-token={API_TOKEN}"],
         out / "rasa"), stock_env, path, path / "logs" / "rasa.log")
     wait_ready(f"http://127.0.0.1:{ports['actions']}/health", actions, path / "logs" / "actions.log")
     result.startup_seconds["action server"] = round(time.perf_counter() - t0, 1)
@@ -918,7 +918,7 @@ def start_extra_rasa(procs: Processes, stack_env: dict[str, str], workdir: Path,
     rasa = procs.start(f"{name} rasa", profiled(
         ["run", "--model", str(model), "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
          "--interface", "127.0.0.1", "--port", str(ports["rasa"]), "--cors", "*", "--enable-api",
-         "--auth-token", API_TOKEN], out / "rasa", speedups=speedups),
+         f"--auth-token={API_TOKEN}"], out / "rasa", speedups=speedups),
         env, ROOT, workdir / f"{name}-rasa.log")
     return ExtraRasa(f"http://127.0.0.1:{ports['rasa']}", rasa, actions, Profiler(rasa, out / "rasa"),
                      Profiler(actions, out / "actions"), workdir / name,

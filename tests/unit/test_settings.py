@@ -83,3 +83,14 @@ def test_math_threads_per_process(env, threads):
 def test_math_threads_must_be_a_number():
     with pytest.raises(SettingsError, match="FRONTDESK_MATH_THREADS"):
         Settings.from_env({"FRONTDESK_MATH_THREADS": "many"})
+
+
+def test_rasa_reads_any_api_token_as_the_token():
+    # secrets.token_urlsafe starts with "-" one time in 64: Rasa must not take it for an option.
+    from rasa.__main__ import create_argument_parser
+
+    from frontdesk.launcher import rasa_server_args
+
+    args = create_argument_parser().parse_args(
+        rasa_server_args(Settings.from_env({}), ["--model", "models/frontdesk.tar.gz"], "-Zx_9"))
+    assert (args.auth_token, args.port, args.enable_api) == ("-Zx_9", 5005, True)
