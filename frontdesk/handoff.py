@@ -105,6 +105,10 @@ class HandoffRequest:
         return f"{self.conversation_id}:{self.sequence}"
 
 
+def _override(request: HandoffRequest) -> dict[str, Any]:
+    return {"intent_override": request.intent_override} if request.intent_override else {}
+
+
 @dataclass(frozen=True)
 class HandoffResult:
     handoff_id: int
@@ -163,16 +167,15 @@ class HandoffService:
                           f"Customer handed off again ({request.reason}): "
                           f"{self.redactor.redact(request.turns[-1].text if request.turns else '')}")
             self.audit.record(session, context, "handoff.reused", reason=request.reason,
-                              handoff_id=already_open.id)
+                              handoff_id=already_open.id, **_override(request))
             return self._result(already_open, created=False)
 
         row = self._draft(session, request)
         session.add(row)
         session.flush()
         self.enqueue(session, row.id, "create")
-        override = {"intent_override": request.intent_override} if request.intent_override else {}
         self.audit.record(session, context, "handoff.created", reason=request.reason, handoff_id=row.id,
-                          queue=row.queue, priority=row.priority, category=row.category, **override)
+                          queue=row.queue, priority=row.priority, category=row.category, **_override(request))
         return self._result(row, created=True)
 
     def _draft(self, session: Session, request: HandoffRequest) -> HandoffRow:

@@ -83,7 +83,7 @@ def rasa_server_args(settings: Settings, rasa_args: list[str], api_token: str) -
 
 
 def serve(settings: Settings, model: Path, shell: bool = False) -> int:
-    env = {**os.environ, **rasa_environment(settings)}
+    env = {**os.environ, **rasa_environment(settings, os.environ)}
     # Rasa's HTTP API is on (agent replies go through it) and always needs this token; the web
     # app, a child like Rasa, reads the same variable.
     api_token = settings.rasa_api_token or secrets.token_urlsafe(32)

@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from frontdesk.settings import Settings, SettingsError
 
+_MATH_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                          "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
-def rasa_environment(settings: Settings) -> dict[str, str]:
+
+def rasa_environment(settings: Settings, inherited: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``inherited``: the environment the processes start from. A thread variable an operator set
+    there is kept."""
     env = {
         "FRONTDESK_DATABASE_URL": settings.database_url,
         "ACTION_ENDPOINT_URL": settings.action_server_url,
@@ -28,9 +34,7 @@ def rasa_environment(settings: Settings) -> dict[str, str]:
         # spin-wait on the cores the other requests need. make bench: CPU per message 43 -> 22 ms
         # from the BLAS variables; TensorFlow's pools (TED, now rarely run) get the same cap.
         threads = str(settings.math_threads)
-        env.update({name: threads for name in (
-            "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-            "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")})
+        env.update({name: threads for name in _MATH_THREAD_VARIABLES if name not in (inherited or {})})
     if settings.redis_url:
         parts = urlsplit(settings.redis_url)
         if parts.scheme not in {"redis", "rediss"} or not parts.hostname:

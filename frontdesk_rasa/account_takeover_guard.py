@@ -6,9 +6,9 @@ false positives were of this kind, a reset link sent where a security agent was 
 FallbackClassifier, this step looks for the phrases in ``frontdesk.account_takeover`` in messages
 read as a password reset and relabels them as a security incident, so the rules hand them off.
 
-The relabelled message keeps the model's confidence and its other candidates in the ranking, and
-says what happened in ``intent_override``: the intent it replaced and the signal labels (never
-the text), for the audit trail and the agent.
+The relabelled message keeps the model's confidence; in the ranking the reset takes the
+confidence the model gave security. ``intent_override`` says what happened: the intent it
+replaced and the signal labels (never the text), for the audit trail.
 """
 
 from __future__ import annotations
@@ -50,8 +50,15 @@ class AccountTakeoverGuard(GraphComponent, IntentClassifier):
             if not signals:
                 continue
             confidence = intent.get("confidence")
+            ranking = message.get(INTENT_RANKING_KEY) or []
+            # The two readings swap confidences, so the ranking stays a ranking: the runner-up
+            # is what the model gave security, not a tie that reads as ambiguous.
+            security = next((r.get("confidence") for r in ranking if r.get("name") == self.security_intent), 0.0)
+            swapped = {intent.get("name"): security, self.security_intent: confidence}
+            ranking = sorted(({**r, "confidence": swapped.get(r.get("name"), r.get("confidence"))} for r in ranking
+                              if r.get("name") != self.security_intent),
+                             key=lambda r: -(r.get("confidence") or 0.0))
             relabelled = {"name": self.security_intent, "confidence": confidence}
-            ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != self.security_intent]
             message.set(INTENT, relabelled, add_to_output=True)
             message.set(INTENT_RANKING_KEY, [relabelled, *ranking], add_to_output=True)
             message.set(INTENT_OVERRIDE_KEY, {"from": intent.get("name"), "confidence": confidence,

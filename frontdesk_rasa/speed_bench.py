@@ -909,7 +909,7 @@ def start_extra_rasa(procs: Processes, stack_env: dict[str, str], workdir: Path,
 
     ports = {"rasa": free_port(), "actions": free_port()}
     env = {**stack_env, "RASA_PORT": str(ports["rasa"]), "ACTION_SERVER_PORT": str(ports["actions"])}
-    env.update(rasa_environment(Settings.from_env(env)))
+    env.update(rasa_environment(Settings.from_env(env), env))
     out = workdir / f"profile-{name}"
     out.mkdir(parents=True, exist_ok=True)
     actions = procs.start(f"{name} actions", profiled(

@@ -80,6 +80,11 @@ def test_math_threads_per_process(env, threads):
         assert rasa_env.get(name) == threads, name
 
 
+def test_an_operators_own_thread_variable_is_kept():
+    rasa_env = rasa_environment(Settings.from_env({}), {"OMP_NUM_THREADS": "4"})
+    assert "OMP_NUM_THREADS" not in rasa_env and rasa_env["OPENBLAS_NUM_THREADS"] == "1"
+
+
 def test_math_threads_must_be_a_number():
     with pytest.raises(SettingsError, match="FRONTDESK_MATH_THREADS"):
         Settings.from_env({"FRONTDESK_MATH_THREADS": "many"})
