@@ -904,22 +904,23 @@ class ExtraRasa:
 
 def start_extra_rasa(procs: Processes, stack_env: dict[str, str], workdir: Path, name: str, speedups: bool,
                      model: Path) -> ExtraRasa:
+    from frontdesk.launcher import rasa_server_args
     from frontdesk.runtime import rasa_environment
     from frontdesk.settings import Settings
 
     ports = {"rasa": free_port(), "actions": free_port()}
     env = {**stack_env, "RASA_PORT": str(ports["rasa"]), "ACTION_SERVER_PORT": str(ports["actions"])}
-    env.update(rasa_environment(Settings.from_env(env), env))
+    settings = Settings.from_env(env)
+    env.update(rasa_environment(settings, env))
     out = workdir / f"profile-{name}"
     out.mkdir(parents=True, exist_ok=True)
     actions = procs.start(f"{name} actions", profiled(
         ["run", "actions", "--actions", "actions", "--port", str(ports["actions"])], out / "actions"),
         env, ROOT, workdir / f"{name}-actions.log")
-    rasa = procs.start(f"{name} rasa", profiled(
-        ["run", "--model", str(model), "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
-         "--interface", "127.0.0.1", "--port", str(ports["rasa"]), "--cors", "*", "--enable-api",
-         f"--auth-token={API_TOKEN}"], out / "rasa", speedups=speedups),
-        env, ROOT, workdir / f"{name}-rasa.log")
+    # The same `rasa run` arguments as `frontdesk serve`'s Rasa server.
+    rasa_args = ["--model", str(model), "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"]
+    rasa = procs.start(f"{name} rasa", profiled(rasa_server_args(settings, rasa_args, API_TOKEN), out / "rasa",
+                                                speedups=speedups), env, ROOT, workdir / f"{name}-rasa.log")
     return ExtraRasa(f"http://127.0.0.1:{ports['rasa']}", rasa, actions, Profiler(rasa, out / "rasa"),
                      Profiler(actions, out / "actions"), workdir / name,
                      f"http://127.0.0.1:{ports['actions']}/health")
