@@ -49,18 +49,17 @@ class AccountTakeoverGuard(GraphComponent, IntentClassifier):
             signals = account_takeover_signals(message.get(TEXT))
             if not signals:
                 continue
-            confidence = intent.get("confidence")
+            guarded, confidence = intent.get("name"), intent.get("confidence")
             ranking = message.get(INTENT_RANKING_KEY) or []
+            security = next((r.get("confidence") for r in ranking if r.get("name") == self.security_intent), 0.0)
             # The two readings swap confidences, so the ranking stays a ranking: the runner-up
             # is what the model gave security, not a tie that reads as ambiguous.
-            security = next((r.get("confidence") for r in ranking if r.get("name") == self.security_intent), 0.0)
-            swapped = {intent.get("name"): security, self.security_intent: confidence}
-            ranking = sorted(({**r, "confidence": swapped.get(r.get("name"), r.get("confidence"))} for r in ranking
-                              if r.get("name") != self.security_intent),
-                             key=lambda r: -(r.get("confidence") or 0.0))
+            others = [{**r, "confidence": security} if r.get("name") == guarded else r
+                      for r in ranking if r.get("name") != self.security_intent]
+            others.sort(key=lambda r: -(r.get("confidence") or 0.0))
             relabelled = {"name": self.security_intent, "confidence": confidence}
             message.set(INTENT, relabelled, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [relabelled, *ranking], add_to_output=True)
-            message.set(INTENT_OVERRIDE_KEY, {"from": intent.get("name"), "confidence": confidence,
+            message.set(INTENT_RANKING_KEY, [relabelled, *others], add_to_output=True)
+            message.set(INTENT_OVERRIDE_KEY, {"from": guarded, "confidence": confidence,
                                               "signals": signals}, add_to_output=True)
         return messages
