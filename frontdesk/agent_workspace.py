@@ -4,6 +4,9 @@ List queues and open handoffs (SLA clock, priority, customer tier), read one wit
 transcript and agent assist, claim it, reply to the customer in their channel, add internal
 notes, close it (the bot resumes and asks for a rating) and say whether the bot read the
 customer right. Every step is audited; replies and notes are also mirrored to the ticket.
+
+Out-of-band follow-ups (``channel == "email"``, see ``HandoffService.open_follow_up``) are worked
+by e-mail: the chat is refused for them, and closing one touches neither the chat nor CSAT.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from frontdesk.agents import Principal
 from frontdesk.audit import AuditLog, DecisionContext
 from frontdesk.conversations import Conversations
 from frontdesk.db import Database
-from frontdesk.handoff import HandoffRow, HandoffService, handoff_reference, load_draft
+from frontdesk.handoff import HandoffRow, HandoffService, handoff_reference, is_follow_up, load_draft
 from frontdesk.schema import utcnow
 from frontdesk.tickets import TicketingBackend
 
@@ -92,7 +95,9 @@ class AgentWorkspace:
         draft = load_draft(row.draft)
         minutes_left = int((row.first_response_due - self.clock()).total_seconds() // 60)
         return {
-            "reference": handoff_reference(row.id), "subject": draft.subject, "queue": row.queue,
+            # The conversation by its opaque reference: agents never see (or pass on) its id.
+            "reference": handoff_reference(row.id), "conversation": self.handoffs.references(row.conversation_id),
+            "subject": draft.subject, "queue": row.queue,
             "priority": row.priority, "status": row.status, "reason": row.reason, "category": row.category,
             "channel": row.channel, "customer_id": row.customer_id, "tier": draft.profile.get("tier"),
             "plan": draft.profile.get("plan"), "created_at": _iso(row.created_at),
@@ -114,7 +119,7 @@ class AgentWorkspace:
             for t in self.conversations.transcript(conversation_id)
         ]
         return {
-            **listing, "conversation_id": conversation_id, "intent": intent, "confidence": confidence,
+            **listing, "intent": intent, "confidence": confidence,
             "labels": list(draft.labels), "summary": draft.summary, "suggested_reply": draft.suggested_reply,
             "profile": draft.profile, "transcript": turns, "closed_at": _iso(closed_at) if closed_at else None,
         }
@@ -135,6 +140,11 @@ class AgentWorkspace:
         """Sends the agent's words to the customer, in the customer's channel. Replying claims an
         unclaimed handoff; one claimed by someone else is refused."""
         text = _checked_text(text)
+        with self.db.transaction() as session:
+            if is_follow_up(self._open_row(session, reference)):
+                # The chat belongs to whoever asked, who may not be the account's owner.
+                raise WorkspaceError(409, f"{reference} is an e-mail follow-up: answer the account's owner by "
+                                          "e-mail, not in the chat")
         self.claim(reference, agent)
         with self.db.transaction() as session:
             conversation_id = self._open_row(session, reference).conversation_id
@@ -155,15 +165,17 @@ class AgentWorkspace:
 
     def close(self, reference: str, agent: Principal | None) -> None:
         """Hands the conversation back to the bot, which asks for a rating, and solves the ticket.
-        ``agent`` is None when the ticket was solved in the ticketing system itself."""
+        ``agent`` is None when the ticket was solved in the ticketing system itself. A follow-up
+        is only closed, with its ticket: its chat was never paused and had no agent to rate."""
         closed_by = agent.name if agent else "ticketing"
         with self.db.transaction() as session:
             row = self._open_row(session, reference)
             if agent and row.claimed_by and row.claimed_by != agent.name:
                 raise WorkspaceError(409, f"{reference} is claimed by {row.claimed_by}")
-            conversation_id = row.conversation_id
-        # The customer first: if the assistant is unreachable nothing changes and the agent retries.
-        self.conversations.resume_with_csat(conversation_id)
+            conversation_id, in_chat = row.conversation_id, not is_follow_up(row)
+        if in_chat:
+            # The customer first: if the assistant is unreachable nothing changes and the agent retries.
+            self.conversations.resume_with_csat(conversation_id)
         with self.db.transaction() as session:
             row = self._row(session, reference)
             row.status, row.closed_at, row.closed_by = "closed", self.clock(), closed_by

@@ -42,6 +42,9 @@ class DecisionContext:
     confidence: float | None = None
     action: str | None = None
     model_id: str | None = None
+    # The pseudonym of the client's address (the chat channel's, never the address itself): what
+    # rate limits count by when a client rotates conversations. Not part of the audit record.
+    client: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,25 @@ def _alembic_config(settings: Settings) -> Any:
 
 def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     from alembic import command
+    from sqlalchemy import func, select
 
-    from frontdesk.db import get_engine
+    from frontdesk.db import Database, get_engine
+    from frontdesk.escalation import EscalationRow
 
     get_engine(settings.database_url)  # creates the SQLite directory when needed
     command.upgrade(_alembic_config(settings), "head")
-    print("database schema is up to date")
+    with Database(settings.database_url).transaction() as session:
+        waiting = session.execute(select(func.count()).select_from(EscalationRow)
+                                  .where(EscalationRow.status == "open")).scalar_one()
+    adopted = 0
+    if waiting:  # cases an earlier version filed where no agent looked
+        from frontdesk.services import build_services
+
+        services = build_services(settings)
+        with services.db.transaction() as session:
+            adopted = services.password_reset.adopt_legacy_escalations(session)
+    print("database schema is up to date" + (f"; {adopted} old escalations are now security tickets"
+                                              if adopted else ""))
     return 0
 
 
@@ -100,21 +113,6 @@ def cmd_audit_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_escalations_list(settings: Settings, args: argparse.Namespace) -> int:
-    from frontdesk.services import build_services
-
-    services = build_services(settings)
-    with services.db.transaction() as session:
-        escalations = services.escalations.list(session, status=None if args.all else "open")
-    rows = [
-        {"id": e.id, "conversation_id": e.conversation_id, "reason": e.reason.value,
-         "account_id": e.account_id, "status": e.status, "created_at": e.created_at.isoformat() + "Z"}
-        for e in escalations
-    ]
-    _print_rows(rows, args.json, ["id", "created_at", "conversation_id", "reason", "account_id", "status"])
-    return 0
-
-
 def cmd_handoffs_list(settings: Settings, args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
@@ -164,14 +162,16 @@ def cmd_agent_token_create(settings: Settings, args: argparse.Namespace) -> int:
     services = build_services(settings)
     try:
         with services.db.transaction() as session:
-            token_id, token = services.agents.issue_token(session, args.name, set(args.role or ["agent"]))
+            token_id, token = services.agents.issue_token(session, args.name, set(args.role or ["agent"]),
+                                                          args.days)
     except ValueError as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps({"id": token_id, "token": token}))
     else:
-        print(f"token {token_id} for {args.name} (shown once; store it now):\n{token}")
+        print(f"token {token_id} for {args.name} (shown once; store it now; it expires in "
+              f"{args.days or settings.agent_token_days} days):\n{token}")
     return 0
 
 
@@ -181,7 +181,8 @@ def cmd_agent_token_list(settings: Settings, args: argparse.Namespace) -> int:
     services = build_services(settings)
     with services.db.transaction() as session:
         rows = services.agents.list_tokens(session)
-    _print_rows(rows, args.json, ["id", "agent", "roles", "created_at", "last_used_at", "revoked"])
+    _print_rows(rows, args.json, ["id", "agent", "roles", "created_at", "expires_at", "expired", "last_used_at",
+                                  "revoked"])
     return 0
 
 
@@ -313,11 +314,6 @@ def build_parser() -> argparse.ArgumentParser:
     audit_list.add_argument("--conversation")
     audit_list.add_argument("--decision")
 
-    escalations = domains.add_parser("escalations", help="conversations waiting for a person")
-    esc = escalations.add_subparsers(dest="cmd", required=True)
-    esc_list = command(esc, "list", cmd_escalations_list, "list escalations", listing=True)
-    esc_list.add_argument("--all", action="store_true", help="include closed ones")
-
     handoffs = domains.add_parser("handoffs", help="conversations handed to a person, and their tickets")
     ho = handoffs.add_subparsers(dest="cmd", required=True)
     ho_list = command(ho, "list", cmd_handoffs_list, "list handoffs", listing=True)
@@ -335,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--role", action="append", choices=["agent", "supervisor", "analyst"],
                         help="repeatable; default agent")
+    create.add_argument("--days", type=int, help="lifetime in days (default FRONTDESK_AGENT_TOKEN_DAYS, 90)")
     create.add_argument("--json", action="store_true")
     command(tokens, "list", cmd_agent_token_list, "list tokens (never the tokens themselves)", listing=True)
     revoke = command(tokens, "revoke", cmd_agent_token_revoke, "revoke a token")

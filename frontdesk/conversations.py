@@ -1,19 +1,26 @@
 """The conversation port: what the agent workspace needs from the dialogue engine.
 
-``RasaConversations`` talks to the Rasa server's HTTP API (``rasa run --enable-api`` with an
-auth token). An agent's reply is appended to the tracker as a bot message marked with the
-agent's name and sent through the output channel the customer last wrote from (socket.io,
-Slack, ...), so the customer sees it where they are, and transcripts and KPIs see it too.
+``RasaConversations`` talks to the Rasa server's HTTP API (``rasa run --enable-api``). Rasa takes
+a plain token only as a ``?token=`` query parameter, which ends up in proxy and access logs, so
+the server is started with ``--jwt-secret`` instead and every call carries a short-lived JWT in
+the ``Authorization`` header, signed with ``RASA_JWT_SECRET``.
+
+An agent's reply is appended to the tracker as a bot message marked with the agent's name and
+sent through the output channel the customer last wrote from (socket.io, Slack, ...), so the
+customer sees it where they are, and transcripts and KPIs see it too.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
+import jwt
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +63,31 @@ def turns_from_events(events: list[dict[str, Any]]) -> list[TranscriptTurn]:
     return turns
 
 
+class RasaApiAuth(httpx.Auth):
+    """A fresh JWT per request, valid for a minute, with Rasa's admin role (what the agent
+    workspace needs: any conversation's tracker, events and actions)."""
+
+    LIFETIME_SECONDS = 60
+
+    def __init__(self, secret: str, clock: Callable[[], float] = time.time) -> None:
+        self._secret = secret
+        self.clock = clock
+
+    def token(self) -> str:
+        now = int(self.clock())
+        claims = {"user": {"username": "frontdesk-web", "role": "admin"}, "iat": now,
+                  "exp": now + self.LIFETIME_SECONDS}
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.token()}"
+        yield request
+
+
 class RasaConversations:
-    def __init__(self, rasa_url: str, api_token: str, timeout: float = 15.0) -> None:
+    def __init__(self, rasa_url: str, jwt_secret: str, timeout: float = 15.0) -> None:
         self._client = httpx.Client(base_url=rasa_url.rstrip("/"), timeout=httpx.Timeout(timeout),
-                                    params={"token": api_token})
+                                    auth=RasaApiAuth(jwt_secret))
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:

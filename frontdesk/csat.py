@@ -12,7 +12,7 @@ from sqlalchemy import Column, DateTime, Integer, String, select
 from sqlalchemy.orm import Session
 
 from frontdesk.audit import AuditLog, DecisionContext
-from frontdesk.handoff import HandoffRow
+from frontdesk.handoff import FOLLOW_UP_CHANNEL, HandoffRow
 from frontdesk.schema import Base, utcnow
 
 _WORDS = {"one": 1, "two": 2, "three": 3, "thre": 3, "four": 4, "five": 5, "fiv": 5}
@@ -70,7 +70,9 @@ class CsatSurvey:
                                 created_at=self.clock()))
             return True
         handoff_id = session.execute(
-            select(HandoffRow.id).where(HandoffRow.conversation_id == conversation_id, HandoffRow.status == "closed")
+            select(HandoffRow.id).where(HandoffRow.conversation_id == conversation_id, HandoffRow.status == "closed",
+                                        # an e-mail follow-up is not rated in the chat
+                                        HandoffRow.channel != FOLLOW_UP_CHANNEL)
             .order_by(HandoffRow.id.desc())
         ).scalars().first()
         if handoff_id is not None and session.execute(

@@ -1,27 +1,50 @@
 """Signed customer tokens: the support site vouches for the logged-in customer who is chatting.
 
-The site signs a short-lived JWT (``sub`` = the account id, ``exp`` required) and the widget
-passes it in the chat session's metadata. The bot binds the conversation to that customer only
-when the signature, expiry and (when configured) issuer and audience check out and the account
-exists. Anything else leaves the conversation anonymous; the reason goes to the audit trail,
-never to the customer, so a token cannot be used to probe which accounts exist.
+The site signs a short-lived JWT (``sub`` = the account id; ``exp``, ``iss``, ``aud`` and ``jti``
+required) and the widget passes it in the chat's metadata. The token never reaches the tracker
+store: the chat channel checks it as the message arrives and replaces it with an *attestation*
+-- the customer id, the token's ``jti`` and expiry, bound to the conversation by a MAC only our
+servers can make. A ``jti`` belongs to the first conversation that presents it: the same token
+replayed in another conversation is refused.
+
+At the start of a session the action server reads the attestation, checks the MAC and that the
+account exists, and binds the conversation. Anything else leaves the conversation anonymous; the
+reason goes to the audit trail, never to the customer, so a token cannot probe which accounts
+exist.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import jwt
+from sqlalchemy import Column, DateTime, String, delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from frontdesk.audit import AuditLog, DecisionContext
+from frontdesk.db import Database
 from frontdesk.identity import IdentityProvider
+from frontdesk.schema import Base, utcnow
 from frontdesk.settings import CustomerTokenSettings
 
 MAX_TOKEN_CHARS = 4096
+MAX_JTI_CHARS = 128
+# The metadata key a client sends its token under (the widget's customData, a REST message's
+# metadata), and the one the channel puts the attestation under. Clients cannot set the latter:
+# the channel drops every key of its own namespace from what a client sends.
+TOKEN_KEY = "customer_token"  # noqa: S105 - a metadata key, not a secret
+ATTESTATION_KEY = "frontdesk_customer"
+RESERVED_PREFIX = "frontdesk_"
 
 
 class TokenRejected(Exception):
@@ -36,6 +59,7 @@ class TokenRejected(Exception):
 class VerifiedCustomer:
     customer_id: str
     expires_at: datetime
+    jti: str
 
 
 class CustomerTokenVerifier:
@@ -54,7 +78,7 @@ class CustomerTokenVerifier:
             raise TokenRejected("not_configured")
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
             raise TokenRejected("malformed")
-        options = {"require": ["exp", "sub"], "verify_iat": False}
+        options = {"require": ["exp", "sub", "iss", "aud", "jti"], "verify_iat": False}
         try:
             claims = jwt.decode(
                 token, self._key, algorithms=self._algorithms, options=options,
@@ -69,6 +93,8 @@ class CustomerTokenVerifier:
             raise TokenRejected("wrong_issuer_or_audience") from exc
         except jwt.PyJWTError as exc:
             raise TokenRejected("malformed") from exc
+        if not (self.settings.issuer and self.settings.audience):
+            raise TokenRejected("not_configured")  # Settings requires both; never accept a token without
         # PyJWT checks exp with our clock only indirectly (time.time); check again with ours.
         expires = float(claims["exp"])
         now = self.clock()
@@ -76,10 +102,12 @@ class CustomerTokenVerifier:
             raise TokenRejected("expired")
         if expires - now > self.settings.max_lifetime_minutes * 60:
             raise TokenRejected("lifetime_too_long")
-        subject = claims["sub"]
+        subject, jti = claims["sub"], claims["jti"]
         if not isinstance(subject, str) or not subject or len(subject) > 16:
             raise TokenRejected("malformed")
-        return VerifiedCustomer(subject, datetime.fromtimestamp(expires, tz=timezone.utc))
+        if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
+            raise TokenRejected("malformed")
+        return VerifiedCustomer(subject, datetime.fromtimestamp(expires, tz=timezone.utc), jti)
 
     def mint(self, customer_id: str, ttl_seconds: int = 900) -> str:
         """A token as the support site would sign it (shared-secret mode): for development,
@@ -87,31 +115,141 @@ class CustomerTokenVerifier:
         if not self.settings.secret:
             raise TokenRejected("not_configured")
         now = int(self.clock())
-        claims: dict[str, object] = {"sub": customer_id, "iat": now, "exp": now + ttl_seconds}
-        if self.settings.issuer:
-            claims["iss"] = self.settings.issuer
-        if self.settings.audience:
-            claims["aud"] = self.settings.audience
+        claims: dict[str, object] = {"sub": customer_id, "iat": now, "exp": now + ttl_seconds,
+                                     "iss": self.settings.issuer, "aud": self.settings.audience,
+                                     "jti": secrets.token_urlsafe(16)}
         return jwt.encode(claims, self.settings.secret, algorithm="HS256")
 
 
-class CustomerBinding:
-    """Turns the token in a chat session's metadata into the verified customer id, or None."""
+class TokenUseRow(Base):
+    """Which conversation presented a token first. Kept until the token expires."""
 
-    def __init__(self, verifier: CustomerTokenVerifier, identity: IdentityProvider, audit: AuditLog) -> None:
+    __tablename__ = "customer_token_uses"
+
+    jti_hash = Column(String(64), primary_key=True)
+    conversation_id = Column(String(128), nullable=False)
+    expires_at = Column(DateTime, nullable=False, index=True)
+
+
+class TokenReplayGuard:
+    """A token belongs to the conversation that presented it first; in any other it is refused.
+
+    The widget sends the token with every message, so the answer is remembered in the process
+    (bounded) and the database is asked once per token and process."""
+
+    def __init__(self, db: Database, max_remembered: int = 20_000) -> None:
+        self.db = db
+        self.max_remembered = max_remembered
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, jti: str, conversation_id: str, expires_at: datetime) -> bool:
+        key = hashlib.sha256(jti.encode("utf-8")).hexdigest()
+        with self._lock:
+            owner = self._owners.get(key)
+        if owner is None:
+            owner = self._claim_in_database(key, conversation_id, expires_at.replace(tzinfo=None))
+            with self._lock:
+                self._owners[key] = owner
+                while len(self._owners) > self.max_remembered:
+                    self._owners.popitem(last=False)
+        return hmac.compare_digest(owner, conversation_id)
+
+    def _claim_in_database(self, key: str, conversation_id: str, expires_at: datetime) -> str:
+        try:
+            with self.db.transaction() as session:
+                existing = session.get(TokenUseRow, key)
+                if existing is not None:
+                    return str(existing.conversation_id)
+                session.add(TokenUseRow(jti_hash=key, conversation_id=conversation_id, expires_at=expires_at))
+            return conversation_id
+        except IntegrityError:  # another process claimed it first
+            with self.db.transaction() as session:
+                return str(session.execute(select(TokenUseRow.conversation_id)
+                                           .where(TokenUseRow.jti_hash == key)).scalar_one())
+
+
+
+class CustomerAttestations:
+    """What the chat channel stores instead of the token, and how the action server checks it."""
+
+    def __init__(self, verifier: CustomerTokenVerifier, replay_guard: TokenReplayGuard | None,
+                 secret_key: str, clock: Callable[[], float] = time.time) -> None:
         self.verifier = verifier
+        self.replay_guard = replay_guard
+        self._key = hmac.new(secret_key.encode("utf-8"), b"frontdesk customer attestation v1", "sha256").digest()
+        self.clock = clock
+
+    def _mac(self, conversation_id: str, customer_id: str, jti: str, expires: int) -> str:
+        message = "\x1f".join((conversation_id, customer_id, jti, str(expires))).encode("utf-8")
+        return hmac.new(self._key, message, "sha256").hexdigest()
+
+    def attest(self, token: object, conversation_id: str) -> dict[str, Any]:
+        """In the channel, as a message arrives: the token checked, the attestation to store."""
+        try:
+            verified = self.verifier.verify(token)
+            if self.replay_guard is not None and not self.replay_guard.claim(
+                    verified.jti, conversation_id, verified.expires_at):
+                raise TokenRejected("replayed_in_another_conversation")
+        except TokenRejected as rejected:
+            return {"rejected": rejected.reason}
+        expires = int(verified.expires_at.timestamp())
+        return {"customer_id": verified.customer_id, "jti": verified.jti, "expires": expires,
+                "mac": self._mac(conversation_id, verified.customer_id, verified.jti, expires)}
+
+    def check(self, attestation: object, conversation_id: str) -> VerifiedCustomer:
+        """In the action server: the customer an attestation vouches for in this conversation."""
+        if not isinstance(attestation, dict):
+            raise TokenRejected("malformed")
+        if "rejected" in attestation:
+            raise TokenRejected(str(attestation["rejected"])[:40])
+        customer_id, jti, expires, mac = (attestation.get(k) for k in ("customer_id", "jti", "expires", "mac"))
+        if not (isinstance(customer_id, str) and isinstance(jti, str) and isinstance(expires, int)
+                and isinstance(mac, str)):
+            raise TokenRejected("malformed")
+        if not hmac.compare_digest(mac, self._mac(conversation_id, customer_id, jti, expires)):
+            raise TokenRejected("forged_attestation")
+        if expires + self.verifier.settings.leeway_seconds < self.clock():
+            raise TokenRejected("expired")
+        return VerifiedCustomer(customer_id, datetime.fromtimestamp(expires, tz=timezone.utc), jti)
+
+
+def admitted_metadata(client_metadata: object, conversation_id: str,
+                      attestations: CustomerAttestations | None) -> dict[str, Any]:
+    """A message's metadata as it may be stored: the client's own keys minus anything in our
+    namespace, the customer token replaced by its attestation."""
+    metadata = dict(client_metadata) if isinstance(client_metadata, dict) else {}
+    token = metadata.pop(TOKEN_KEY, None)
+    for key in [k for k in metadata if not isinstance(k, str) or k.startswith(RESERVED_PREFIX)]:
+        del metadata[key]
+    if token is not None:
+        metadata[ATTESTATION_KEY] = (attestations.attest(token, conversation_id) if attestations is not None
+                                     else {"rejected": "not_configured"})
+    return metadata
+
+
+class CustomerBinding:
+    """Turns a session's attestation into the verified customer id, or None, and audits it."""
+
+    def __init__(self, attestations: CustomerAttestations, identity: IdentityProvider, audit: AuditLog) -> None:
+        self.attestations = attestations
         self.identity = identity
         self.audit = audit
 
-    def bind(self, session: Session, token: object, context: DecisionContext) -> str | None:
+    def bind(self, session: Session, attestation: object, context: DecisionContext) -> str | None:
         try:
-            verified = self.verifier.verify(token)
-            account = self.identity.get(session, verified.customer_id)
-            if account is None:
+            verified = self.attestations.check(attestation, context.conversation_id)
+            if self.identity.get(session, verified.customer_id) is None:
                 raise TokenRejected("unknown_customer")
         except TokenRejected as rejected:
             self.audit.record(session, context, "customer.token_rejected", reason=rejected.reason)
             return None
         self.audit.record(session, context, "customer.verified", reason="signed_token",
-                          customer_id=verified.customer_id, expires_at=verified.expires_at.isoformat())
+                          customer_id=verified.customer_id, expires_at=verified.expires_at.isoformat(),
+                          jti_sha256=hashlib.sha256(verified.jti.encode("utf-8")).hexdigest()[:16])
         return verified.customer_id
+
+
+def purge_expired_token_uses(session: Session) -> int:
+    """Forgets the conversations of tokens that have expired: they cannot be presented again."""
+    return int(session.execute(delete(TokenUseRow).where(TokenUseRow.expires_at < utcnow())).rowcount or 0)

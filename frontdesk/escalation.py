@@ -1,18 +1,21 @@
 """Escalations that happen out of band: a person must follow up by e-mail, not in the chat.
 
 Used where pausing the chat would leak something (an SSO or security-locked account asking for
-a password reset must look like any other address). In-chat handoffs are ``frontdesk.handoff``.
+a password reset must look like any other address). The case becomes a ticket like every other
+handoff (``HandoffService.open_follow_up`` in ``frontdesk.handoff``), through the small
+``FollowUps`` port here, so that callers do not depend on the handoff machinery.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import Column, DateTime, Integer, String, select
+from sqlalchemy import Column, DateTime, Integer, String
 from sqlalchemy.orm import Session
 
+from frontdesk.audit import DecisionContext
 from frontdesk.schema import Base, utcnow
 
 
@@ -20,6 +23,32 @@ class EscalationReason(str, enum.Enum):
     RESET_RATE_LIMITED = "reset_rate_limited"  # handed off in the chat, as a ticket
     SSO_ACCOUNT = "sso_account"
     SECURITY_LOCKED = "security_locked"
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What an agent needs to take a case up with the owner of a known account, by e-mail.
+
+    ``summary`` and ``suggested_reply`` go on the ticket: say what happened and what the owner
+    was already told, never quote the requester."""
+
+    account_id: str
+    reason: EscalationReason
+    topic: str  # the ticket subject's topic, e.g. "password reset for an SSO account"
+    summary: str
+    suggested_reply: str
+    category: str | None = None  # a handoff category (handoff.yml), which sets the priority
+
+
+class FollowUps(Protocol):
+    def open_follow_up(self, session: Session, context: DecisionContext, follow_up: FollowUp) -> object:
+        """Files the follow-up in the same transaction as the caller's writes; the chat is untouched."""
+
+
+# -- legacy ---------------------------------------------------------------------------------------
+# Out-of-band cases used to be rows in the ``escalations`` table, where no agent looked. Nothing
+# writes there any more; ``frontdesk db upgrade`` turns the open ones into follow-up tickets
+# (``PasswordResetService.adopt_legacy_escalations``). The table goes in a later migration.
 
 
 class EscalationRow(Base):
@@ -32,43 +61,3 @@ class EscalationRow(Base):
     reason = Column(String(40), nullable=False)
     status = Column(String(16), nullable=False, default="open")
     created_at = Column(DateTime, nullable=False, default=utcnow)
-
-
-@dataclass(frozen=True)
-class Escalation:
-    id: int
-    conversation_id: str
-    account_id: str | None
-    reason: EscalationReason
-    status: str
-    created_at: datetime
-
-
-class Escalations:
-    def open(
-        self,
-        session: Session,
-        conversation_id: str,
-        reason: EscalationReason,
-        account_id: str | None = None,
-    ) -> int:
-        row = EscalationRow(conversation_id=conversation_id, reason=reason.value, account_id=account_id)
-        session.add(row)
-        session.flush()
-        return int(row.id)
-
-    def list(self, session: Session, status: str | None = "open", limit: int = 100) -> list[Escalation]:
-        query = select(EscalationRow).order_by(EscalationRow.id.desc()).limit(limit)
-        if status:
-            query = query.where(EscalationRow.status == status)
-        return [
-            Escalation(
-                id=row.id,
-                conversation_id=row.conversation_id,
-                account_id=row.account_id,
-                reason=EscalationReason(row.reason),
-                status=row.status,
-                created_at=row.created_at,
-            )
-            for row in session.execute(query).scalars()
-        ]

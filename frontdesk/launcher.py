@@ -1,5 +1,8 @@
 """``frontdesk serve``: starts the action server, the web app and the Rasa server, waits until
-each answers, says where to talk to the assistant, and stops them all on Ctrl-C."""
+each answers, says where to talk to the assistant, and stops them all on Ctrl-C.
+
+Secrets reach the children through their environment, never their command lines (``ps`` shows
+those to every user). In development the ones not configured are made up for this run."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from frontdesk.runtime import rasa_environment
+from frontdesk.runtime import rasa_environment, rasa_process_environment
 from frontdesk.settings import PROJECT_ROOT, Settings
 
 BIN = Path(sys.executable).parent
@@ -29,7 +32,8 @@ class Supervisor:
 
     log_dir: Path | None = None
 
-    def start(self, name: str, argv: list[str], foreground: bool = False) -> subprocess.Popen[bytes]:
+    def start(self, name: str, argv: list[str], foreground: bool = False,
+              extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         # Background services get their own process group so that Ctrl-C reaches only us,
         # and we stop them in order instead of all dying at once.
         output = None
@@ -37,7 +41,7 @@ class Supervisor:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             output = open(self.log_dir / f"{name.replace(' ', '-')}.log", "ab")  # noqa: SIM115 - child owns it
         process = subprocess.Popen(  # noqa: S603 - argv built here from our own executables
-            argv, env=self.env, cwd=PROJECT_ROOT, start_new_session=not foreground,
+            argv, env={**self.env, **(extra_env or {})}, cwd=PROJECT_ROOT, start_new_session=not foreground,
             stdout=output, stderr=subprocess.STDOUT if output else None,
         )
         self.processes[name] = process
@@ -72,22 +76,46 @@ class Supervisor:
 
 def _wants_dev_mailbox(settings: Settings) -> bool:
     default_smtp = settings.smtp.host in {"127.0.0.1", "localhost"} and settings.smtp.port == 1025
-    return default_smtp and os.environ.get("FRONTDESK_DEV_MAILBOX", "1") != "0"
+    return settings.dev_mailbox and default_smtp
 
 
-def rasa_server_args(settings: Settings, rasa_args: list[str], api_token: str) -> list[str]:
-    """``rasa run``'s arguments. The token is joined to its option: a random token starting with
-    "-" (one in 64) would otherwise be read as an option and stop Rasa from starting."""
+def development_secrets(settings: Settings) -> dict[str, str]:
+    """Development only: the secrets the servers share, made up for this run when not configured
+    (production refuses to start without them: see Settings). With the demo sign-in on, a
+    customer-token key too, so the demo works on a fresh clone."""
+    if not settings.is_development:
+        return {}
+    made_up = {name: secrets.token_urlsafe(32) for name, value in (
+        ("ACTION_SERVER_SECRET", settings.action_server_secret), ("RASA_JWT_SECRET", settings.rasa_jwt_secret),
+    ) if not value}
+    if settings.demo_sign_in and not settings.customer_token.configured:
+        made_up.update({"CUSTOMER_TOKEN_SECRET": secrets.token_urlsafe(32),
+                        "CUSTOMER_TOKEN_ISSUER": "frontdesk-demo-site", "CUSTOMER_TOKEN_AUDIENCE": "frontdesk-chat"})
+    return made_up
+
+
+def development_notice(settings: Settings) -> str:
+    """What the banner says in development: which conveniences are on, and that they must never
+    face a network."""
+    if not settings.is_development:
+        return ""
+    demo = ("ON: /widget?demo_customer=AC-100002 signs in as that customer" if settings.demo_sign_in
+            else "off (FRONTDESK_DEMO_SIGN_IN=1 turns it on)")
+    return f"""
+  DEVELOPMENT MODE (FRONTDESK_ENV=development), for this laptop only, never expose it:
+  the built-in secret key, secrets made up for this run, and the demo sign-in {demo}.
+"""
+
+
+def rasa_server_args(settings: Settings, rasa_args: list[str]) -> list[str]:
+    """``rasa run``'s arguments, for ``python -m frontdesk_rasa.rasa_server``, which adds the HTTP
+    API's JWT secret from the environment."""
     return ["run", *rasa_args, "--interface", settings.bind_host, "--port", str(settings.rasa_port),
-            "--cors", "*", "--enable-api", f"--auth-token={api_token}"]
+            "--cors", "*", "--enable-api"]
 
 
 def serve(settings: Settings, model: Path, shell: bool = False) -> int:
-    env = {**os.environ, **rasa_environment(settings, os.environ)}
-    # Rasa's HTTP API is on (agent replies go through it) and always needs this token; the web
-    # app, a child like Rasa, reads the same variable.
-    api_token = settings.rasa_api_token or secrets.token_urlsafe(32)
-    env["RASA_API_TOKEN"] = api_token
+    env = {**os.environ, **rasa_environment(settings, os.environ), **development_secrets(settings)}
     # In the terminal the servers' logs would interleave with the conversation: files instead.
     supervisor = Supervisor(env, log_dir=PROJECT_ROOT / "var" / "log" if shell else None)
     mailbox = None
@@ -105,10 +133,8 @@ def serve(settings: Settings, model: Path, shell: bool = False) -> int:
 
             mailbox = start_dev_mailbox(PROJECT_ROOT / "var" / "mail", settings.smtp.host, settings.smtp.port)
         host = settings.bind_host
-        supervisor.start(
-            "action server",
-            [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(settings.action_port)],
-        )
+        python = str(BIN / "python")
+        supervisor.start("action server", [python, "-m", "frontdesk_rasa.action_server"])
         supervisor.start("web app", [str(BIN / "frontdesk"), "web"])
         rasa_args = ["--model", str(model), "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"]
         supervisor.wait_ready("action server", f"http://{host}:{settings.action_port}/health")
@@ -117,27 +143,32 @@ def serve(settings: Settings, model: Path, shell: bool = False) -> int:
             if mailbox is not None:
                 logging.getLogger("frontdesk.dev_mailbox").setLevel(logging.WARNING)
             print("Starting rasa shell (type /stop to quit; server logs are in var/log/)...", flush=True)
-            shell_process = supervisor.start("rasa shell", [str(BIN / "rasa"), "shell", *rasa_args], True)
+            # The shell's own Rasa server: on loopback (it has no API and no authentication).
+            shell_process = supervisor.start("rasa shell", [python, "-m", "frontdesk_rasa.rasa_server", "shell",
+                                                            *rasa_args, "--interface", "127.0.0.1"], True)
             return shell_process.wait()
-        supervisor.start("rasa server", [str(BIN / "rasa"), *rasa_server_args(settings, rasa_args, api_token)])
+        supervisor.start("rasa server", [python, "-m", "frontdesk_rasa.rasa_server",
+                                         *rasa_server_args(settings, rasa_args)], extra_env=rasa_process_environment())
         print("Loading the model (about 30 s)...", flush=True)
         slack = ("on, /webhooks/slack/webhook" if settings.slack.configured
                  else "off (set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)")
         supervisor.wait_ready("rasa server", f"{settings.rasa_url}/")
+        # The CLI reads the same environment: in development it must be told so too.
+        cli = f"{'FRONTDESK_ENV=development ' if settings.is_development else ''}.venv/bin/frontdesk"
         print(
             f"""
 Frontdesk is running.
-  REST:       curl -s localhost:{settings.rasa_port}/webhooks/rest/webhook \\
-                -d '{{"sender":"u1","message":"I forgot my password"}}'
-  socket.io:  http://localhost:{settings.rasa_port}/socket.io (session persistence on)
+  REST:       curl -si localhost:{settings.rasa_port}/webhooks/rest/webhook -d '{{"message":"I forgot my password"}}'
+              (then send the reply's X-Frontdesk-Session value as "sender" with the next message)
+  socket.io:  http://localhost:{settings.rasa_port}/socket.io (sessions issued by the server)
   Web app:    {settings.public_url} (password-reset page, e-mail outbox worker)
   Widget:     {settings.public_url}/widget (the help-centre page with the chat widget)
-  Agents:     {settings.public_url}/agent (token: `.venv/bin/frontdesk agent token create "Your Name"`)
+  Agents:     {settings.public_url}/agent (token: `{cli} agent token create "Your Name"`)
   Slack:      {slack}
   E-mail:     {"development mailbox, files in var/mail/" if mailbox else
                f"SMTP {settings.smtp.host}:{settings.smtp.port}"}
-  Demo customers: `.venv/bin/frontdesk accounts list`, e.g. ada.lovelace@example.com
-Press Ctrl-C to stop.""",
+  Demo customers: `{cli} accounts list`, e.g. ada.lovelace@example.com
+{development_notice(settings)}Press Ctrl-C to stop.""",
             flush=True,
         )
         while True:

@@ -22,10 +22,11 @@ from sqlalchemy import Column, DateTime, Integer, String, func, select, update
 from sqlalchemy.orm import Session
 
 from frontdesk.audit import AuditLog, DecisionContext
-from frontdesk.escalation import EscalationReason, Escalations
+from frontdesk.escalation import EscalationReason, EscalationRow, FollowUp, FollowUps
 from frontdesk.identity import Account, AccountStatus, AuthMethod, IdentityProvider, normalise_email
-from frontdesk.outbox import ComposedEmail, EmailOutbox, OutboxEmailRow
+from frontdesk.outbox import ComposedEmail, EmailOutbox, OutboxEmailRow, greeting
 from frontdesk.passwords import check_password_policy
+from frontdesk.ratelimit import EmailRequestLimits
 from frontdesk.schema import Base, utcnow
 from frontdesk.settings import ResetPolicy
 
@@ -66,13 +67,16 @@ class ResetOutcome(str, enum.Enum):
     SECURITY_LOCKED = "security_locked"
     RATE_LIMITED_EMAIL = "rate_limited_email"
     RATE_LIMITED_CONVERSATION = "rate_limited_conversation"
+    RATE_LIMITED_CLIENT = "rate_limited_client"  # this client address, whatever conversation or address
+    RATE_LIMITED_OVERALL = "rate_limited_overall"  # every client together
 
 
 @dataclass(frozen=True)
 class ResetDecision:
     outcome: ResetOutcome
     # Set when the conversation must go to a person now. Account-specific cases (SSO, locked)
-    # are escalated out of band, by e-mail, so the chat answer stays the same for everyone.
+    # become out-of-band follow-ups (a ticket answered by e-mail), so the chat answer stays the
+    # same for everyone.
     escalation_reason: EscalationReason | None = None
 
     @property
@@ -104,17 +108,19 @@ class PasswordResetService:
         outbox: EmailOutbox,
         policy: ResetPolicy,
         secret_key: str,
+        follow_ups: FollowUps,
         audit: AuditLog | None = None,
-        escalations: Escalations | None = None,
         clock: Callable[[], datetime] = utcnow,
+        limits: EmailRequestLimits | None = None,
     ) -> None:
         self.identity = identity
         self.outbox = outbox
         self.policy = policy
         self._secret_key = secret_key.encode("utf-8")
+        self.follow_ups = follow_ups
         self.audit = audit or AuditLog()
-        self.escalations = escalations or Escalations()
         self.clock = clock
+        self.limits = limits
 
     def email_key(self, email: str) -> str:
         return hmac.new(self._secret_key, normalise_email(email).encode("utf-8"), "sha256").hexdigest()
@@ -139,6 +145,10 @@ class PasswordResetService:
             outcome = ResetOutcome.RATE_LIMITED_CONVERSATION
         elif per_email >= self.policy.max_requests_per_email_per_hour:
             outcome = ResetOutcome.RATE_LIMITED_EMAIL
+        elif self.limits is not None and (refused := self.limits.allow(session, context.client)) is not None:
+            # Rotating conversations and addresses does not help: the client itself is counted.
+            outcome = (ResetOutcome.RATE_LIMITED_OVERALL if refused.key == "all"
+                       else ResetOutcome.RATE_LIMITED_CLIENT)
         else:
             account = self.identity.find_by_email(session, email)
             outcome = self._outcome_for(account)
@@ -173,24 +183,40 @@ class PasswordResetService:
     def _act_on(
         self, session: Session, outcome: ResetOutcome, account: Account | None, context: DecisionContext
     ) -> ResetDecision:
-        if outcome in (ResetOutcome.RATE_LIMITED_EMAIL, ResetOutcome.RATE_LIMITED_CONVERSATION):
+        if outcome.value.startswith("rate_limited"):
             # The caller hands the conversation to a person (a ticket, and the bot paused).
             return ResetDecision(outcome, EscalationReason.RESET_RATE_LIMITED)
         if account is None:
             return ResetDecision(outcome)
         if outcome is ResetOutcome.QUEUED:
-            self.outbox.enqueue(session, RESET_EMAIL, account.id)
+            self._send(session, RESET_EMAIL, account, context)
             return ResetDecision(outcome)
-        # SSO or security lock: the customer gets an e-mail saying what happens next, and an
-        # agent gets the case; the chat answer is the generic one.
-        notice, reason = (
-            (SSO_NOTICE_EMAIL, EscalationReason.SSO_ACCOUNT)
-            if outcome is ResetOutcome.SSO_ACCOUNT
-            else (LOCKED_NOTICE_EMAIL, EscalationReason.SECURITY_LOCKED)
+        # SSO or security lock: the owner gets an e-mail saying what happens next, and an agent
+        # gets a ticket to follow up by e-mail; the chat answer is the generic one.
+        reason = (
+            EscalationReason.SSO_ACCOUNT if outcome is ResetOutcome.SSO_ACCOUNT else EscalationReason.SECURITY_LOCKED
         )
-        self.outbox.enqueue(session, notice, account.id)
-        self.escalations.open(session, context.conversation_id, reason, account_id=account.id)
+        self._send(session, _NOTICE_EMAIL[reason], account, context)
+        self.follow_ups.open_follow_up(session, context, _follow_up(account, reason))
         return ResetDecision(outcome)
+
+    def adopt_legacy_escalations(self, session: Session) -> int:
+        """Open follow-up tickets for the SSO and security-locked requests that earlier versions
+        only wrote to the ``escalations`` table, where no agent looked; marks them ``ticketed``."""
+        adopted = 0
+        for row in session.execute(select(EscalationRow).where(EscalationRow.status == "open")).scalars():
+            reason = EscalationReason(row.reason)
+            account = self.identity.get(session, row.account_id or "")
+            if reason in _NOTICE_EMAIL and account is not None:
+                context = DecisionContext(row.conversation_id, action="db_upgrade")
+                self.follow_ups.open_follow_up(session, context, _follow_up(account, reason))
+                adopted += 1
+            row.status = "ticketed"
+        return adopted
+
+    def _send(self, session: Session, kind: str, account: Account, context: DecisionContext) -> None:
+        if not self.outbox.enqueue(session, kind, account.id):
+            self.audit.record(session, context, "email.daily_cap_reached", reason=kind)
 
     # --- tokens -------------------------------------------------------------------------
 
@@ -263,6 +289,47 @@ class PasswordResetService:
         return account
 
 
+_NOTICE_EMAIL = {EscalationReason.SSO_ACCOUNT: SSO_NOTICE_EMAIL, EscalationReason.SECURITY_LOCKED: LOCKED_NOTICE_EMAIL}
+
+# What the agent reads on the follow-up ticket: (topic, what happened, category).
+_FOLLOW_UPS = {
+    EscalationReason.SSO_ACCOUNT: (
+        "password reset for an SSO account",
+        "Someone asked the assistant for a password reset for this account, which signs in through "
+        "its company's single sign-on, so there is no password for us to reset.",
+        None,
+    ),
+    EscalationReason.SECURITY_LOCKED: (
+        "password reset for a security-locked account",
+        "Someone asked the assistant for a password reset for this account, which is locked by "
+        "the security team, so it cannot be reset automatically.",
+        "account_recovery",
+    ),
+}
+_FOLLOW_UP_NOTE = (
+    " The account's owner was e-mailed a notice saying that support has been told. In the chat, "
+    "the requester got the same answer as for any address (so they learnt nothing about the "
+    "account), and the person chatting may not be the owner: do not reply in the chat. Verify the "
+    "owner's identity before acting, and answer by e-mail to the address on the account."
+)
+_FOLLOW_UP_REPLIES = {
+    EscalationReason.SSO_ACCOUNT: "Hello, we received a password-reset request for your account. Your account "
+    "signs in through your company's single sign-on, so its password is managed by your IT team: please use "
+    "the 'Continue with SSO' button. If you did not ask for this, or still cannot sign in, reply to this "
+    "e-mail and we will help.",
+    EscalationReason.SECURITY_LOCKED: "Hello, we received a password-reset request for your account, which "
+    "our security team is currently protecting. Before we can restore access we need to verify your "
+    "identity: please reply to this e-mail and we will take you through the next steps. If you did not ask "
+    "for this, let us know as well.",
+}
+
+
+def _follow_up(account: Account, reason: EscalationReason) -> FollowUp:
+    topic, happened, category = _FOLLOW_UPS[reason]
+    return FollowUp(account_id=account.id, reason=reason, topic=topic, summary=happened + _FOLLOW_UP_NOTE,
+                    suggested_reply=_FOLLOW_UP_REPLIES[reason], category=category)
+
+
 # What the owner of an account that cannot be reset automatically is told, by e-mail only.
 _NOTICES = {
     SSO_NOTICE_EMAIL: "Your account signs in through your company's single sign-on, so its password is "
@@ -288,12 +355,12 @@ class PasswordResetEmails:
         account = self.service.identity.get(session, row.account_id or "")
         if account is None:
             return None
-        greeting = f"Hello {account.full_name.split()[0]},"
+        hello = greeting(account.full_name)
         if row.kind in _NOTICES:
             return ComposedEmail(
                 to=account.email,
                 subject="About your password reset request",
-                body=f"{greeting}\n\nSomeone (hopefully you) asked to reset the password of this account. "
+                body=f"{hello}\n\nSomeone (hopefully you) asked to reset the password of this account. "
                 f"{_NOTICES[row.kind]}\n\nFrontdesk Support",
             )
         if account.status is not AccountStatus.ACTIVE or account.auth_method is not AuthMethod.PASSWORD:
@@ -303,7 +370,7 @@ class PasswordResetEmails:
         return ComposedEmail(
             to=account.email,
             subject="Reset your password",
-            body=f"{greeting}\n\nUse this link to choose a new password. It works once and "
+            body=f"{hello}\n\nUse this link to choose a new password. It works once and "
             f"expires in {minutes} minutes:\n\n{self.public_url}/reset-password?token={raw}\n\n"
             "If you did not ask for this, ignore this e-mail: your password stays the same.\n\n"
             "Frontdesk Support",

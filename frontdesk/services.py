@@ -13,18 +13,19 @@ from frontdesk.agents import AgentDirectory
 from frontdesk.audit import AuditLog
 from frontdesk.billing import SqlBilling
 from frontdesk.billing_desk import BillingDesk
+from frontdesk.chat_sessions import ChatSessions
 from frontdesk.conversations import RasaConversations
 from frontdesk.crm import SqlCrm
 from frontdesk.csat import CsatSurvey
-from frontdesk.customer_token import CustomerBinding, CustomerTokenVerifier
+from frontdesk.customer_token import CustomerAttestations, CustomerBinding, CustomerTokenVerifier
 from frontdesk.db import Database
-from frontdesk.escalation import Escalations
-from frontdesk.handoff import HandoffService, TicketOutbox
+from frontdesk.handoff import HandoffLimits, HandoffService, TicketOutbox
 from frontdesk.handoff_policy import HandoffPolicy
 from frontdesk.identity import IdentityProvider, SqlIdentityProvider
 from frontdesk.outbox import EmailOutbox, SmtpMailer
 from frontdesk.password_reset import PasswordResetEmails, PasswordResetService
 from frontdesk.privacy import default_redactor
+from frontdesk.ratelimit import EmailRequestLimits, SqlRateLimiter
 from frontdesk.schema import utcnow
 from frontdesk.settings import Settings
 from frontdesk.ticketing_sql import SqlTicketing
@@ -38,7 +39,6 @@ class Services:
     db: Database
     identity: IdentityProvider
     audit: AuditLog
-    escalations: Escalations
     outbox: EmailOutbox
     mailer: SmtpMailer
     password_reset: PasswordResetService
@@ -53,37 +53,46 @@ class Services:
 
 
 def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -> Services:
-    audit, escalations, identity = AuditLog(), Escalations(), SqlIdentityProvider()
+    audit, identity = AuditLog(), SqlIdentityProvider()
+    sessions, limiter, abuse = ChatSessions(settings.secret_key), SqlRateLimiter(clock), settings.abuse
+    lease = timedelta(seconds=settings.outbox_lease_seconds)
     composers: dict = {}
-    outbox = EmailOutbox(composers, max_age=timedelta(minutes=settings.reset.email_max_age_minutes), clock=clock
-    )
+    outbox = EmailOutbox(composers, max_age=timedelta(minutes=settings.reset.email_max_age_minutes), clock=clock,
+                         lease=lease, per_address_per_day=abuse.emails_per_address_per_day)
+    handoff = HandoffService(
+        HandoffPolicy.load(settings.handoff_config), default_redactor(), SqlCrm(), references=sessions.reference,
+        audit=audit, clock=clock,
+        limits=HandoffLimits(limiter, abuse.handoffs_per_client_per_hour, abuse.handoffs_per_account_per_hour,
+                             abuse.handoffs_per_hour, pseudonym=sessions.client_key))
+    # SSO and security-locked reset requests become follow-up tickets (the handoff service).
     password_reset = PasswordResetService(
-        identity, outbox, settings.reset, settings.secret_key, audit=audit, escalations=escalations,
-        clock=clock,
+        identity, outbox, settings.reset, settings.secret_key, follow_ups=handoff, audit=audit, clock=clock,
+        limits=EmailRequestLimits(limiter, "reset", abuse.reset_emails_per_client_per_hour, abuse.emails_per_hour),
     )
-    verification = EmailVerification(identity, outbox, settings.secret_key, audit, clock=clock)
+    verification = EmailVerification(
+        identity, outbox, settings.secret_key, audit, clock=clock,
+        limits=EmailRequestLimits(limiter, "code", abuse.code_emails_per_client_per_hour, abuse.emails_per_hour))
     # The composers need the services (to mint tokens and codes) and the outbox needs the composers.
     composers.update(PasswordResetEmails(password_reset, settings.public_url).composers())
     composers.update(verification.composers())
     db = Database(settings.database_url)
-    handoff = HandoffService(HandoffPolicy.load(settings.handoff_config), default_redactor(), SqlCrm(),
-                             audit=audit, clock=clock)
     ticketing = ticketing_backend(settings, db)
-    conversations = RasaConversations(settings.rasa_url, settings.rasa_api_token)
+    conversations = RasaConversations(settings.rasa_url, settings.rasa_jwt_secret)
     feedback = AgentFeedback(known_intents(), clock=clock)
     return Services(
         settings=settings,
         db=db,
         identity=identity,
         audit=audit,
-        escalations=escalations,
         outbox=outbox,
         mailer=SmtpMailer(settings.smtp),
         password_reset=password_reset,
         handoff=handoff,
-        ticket_outbox=TicketOutbox(ticketing, clock=clock),
-        customer_binding=CustomerBinding(CustomerTokenVerifier(settings.customer_token), identity, audit),
-        agents=AgentDirectory(clock=clock),
+        ticket_outbox=TicketOutbox(ticketing, clock=clock, lease=lease),
+        # The action server checks the chat channel's attestation, never a token (the channel did).
+        customer_binding=CustomerBinding(CustomerAttestations(
+            CustomerTokenVerifier(settings.customer_token), None, settings.secret_key), identity, audit),
+        agents=AgentDirectory(clock=clock, token_days=settings.agent_token_days),
         workspace=AgentWorkspace(db, handoff, conversations, feedback, audit, clock=clock),
         csat=CsatSurvey(audit, clock=clock),
         verification=verification,

@@ -1,12 +1,17 @@
-"""One settings object, read from the environment, with safe defaults for a laptop.
+"""One settings object, read from the environment, with safe defaults.
 
 Every process (Rasa server, action server, web app, CLI) reads the same variables, so the
-launcher only has to export them once. Nothing here is a secret by default: production sets
-``FRONTDESK_ENV=production`` and must then provide ``FRONTDESK_SECRET_KEY`` itself.
+launcher only has to export them once.
+
+It fails closed: ``FRONTDESK_ENV`` is ``production`` unless it says ``development``, and an
+unknown value is an error. Production refuses to start without its secrets (the message names
+each one missing). Only development may use the built-in key, and only there can the demo
+sign-in (``FRONTDESK_DEMO_SIGN_IN``) and the development mailbox be switched on.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,9 +19,11 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# Only for development and tests: it keys the hashes of e-mail addresses in rate-limit rows,
-# so leaking it weakens pseudonymisation, not authentication.
+# Only with FRONTDESK_ENV=development: it is public (it is in this file), so anything it keys --
+# one-time codes, conversation sessions, pseudonyms -- is only as secret as this repository.
 _DEV_SECRET_KEY = "frontdesk-development-key-not-for-production"  # noqa: S105
+ENVIRONMENTS = ("development", "production")
+MIN_SECRET_CHARS = 32
 
 
 class SettingsError(ValueError):
@@ -131,8 +138,39 @@ class CustomerTokenSettings:
 
 
 @dataclass(frozen=True)
+class AbuseLimits:
+    """Limits on the public channels that a client cannot sidestep by rotating conversation ids:
+    per client address (IP, or Slack user), per e-mail address, and for everyone together. A
+    request over a limit gets a clear "try again later" and changes nothing."""
+
+    messages_per_conversation_per_minute: int = 20
+    # Offices share one address behind NAT: 60 a minute is about 20 people typing at once.
+    messages_per_client_per_minute: int = 60
+    messages_per_minute: int = 6000  # all channels of one Rasa process together
+    reset_emails_per_client_per_hour: int = 10
+    code_emails_per_client_per_hour: int = 10
+    handoffs_per_client_per_hour: int = 5
+    handoffs_per_account_per_hour: int = 5
+    emails_per_hour: int = 500  # reset and code e-mails, every address together
+    handoffs_per_hour: int = 300  # tickets from the chat, every customer together
+    # Whatever the conversation or kind: the most any one address receives from us in a day.
+    emails_per_address_per_day: int = 10
+
+
+@dataclass(frozen=True)
+class ClientAddressSettings:
+    """Where a request's client address comes from. Behind a reverse proxy every request comes
+    from the proxy, so its header is read instead -- only when the request really comes from a
+    trusted proxy, else anyone could choose their own address."""
+
+    header: str = ""  # e.g. X-Forwarded-For or X-Real-IP; empty: the peer address
+    proxies: int = 1  # X-Forwarded-For: how many trusted proxies appended to it
+    trusted_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+
+
+@dataclass(frozen=True)
 class Settings:
-    env: str = "development"
+    env: str = "production"
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'frontdesk.db'}"
     redis_url: str | None = None
     secret_key: str = _DEV_SECRET_KEY
@@ -149,8 +187,21 @@ class Settings:
     ticketing_backend: str = "embedded"
     zendesk: ZendeskSettings = field(default_factory=ZendeskSettings)
     customer_token: CustomerTokenSettings = field(default_factory=CustomerTokenSettings)
-    # Rasa's HTTP API (agent replies, resuming): `frontdesk serve` makes one up when unset.
-    rasa_api_token: str = ""
+    # Rasa's HTTP API (agent replies, resuming) takes JWTs signed with this (RASA_JWT_SECRET), and
+    # Rasa calls the action server with ACTION_SERVER_SECRET. Development: `frontdesk serve`
+    # makes both up when unset; production requires them.
+    rasa_jwt_secret: str = ""
+    action_server_secret: str = ""
+    # Development only: /widget?demo_customer=AC-… signs a customer token (a logged-in site).
+    demo_sign_in: bool = False
+    # Development only: with the default SMTP address, `frontdesk serve` keeps mail in var/mail/.
+    dev_mailbox: bool = False
+    abuse: AbuseLimits = field(default_factory=AbuseLimits)
+    client_address: ClientAddressSettings = field(default_factory=ClientAddressSettings)
+    # Agent API tokens expire after this many days unless issued with another lifetime.
+    agent_token_days: int = 90
+    # How long an outbox row is leased to the worker that claimed it.
+    outbox_lease_seconds: int = 300
     # How often open handoffs are checked for tickets solved in the ticketing system.
     ticket_status_poll_seconds: int = 30
     slack: SlackSettings = field(default_factory=SlackSettings)
@@ -164,9 +215,21 @@ class Settings:
     # libraries' own default, a thread per core each). README, "Speed benchmark", has why 1.
     math_threads: int = 1
 
+    def __post_init__(self) -> None:
+        if self.env not in ENVIRONMENTS:
+            raise SettingsError(f"FRONTDESK_ENV must be development or production, got {self.env!r}")
+        if self.is_production:
+            missing = production_problems(self)
+            if missing:
+                raise SettingsError("production refuses to start without real secrets: " + "; ".join(missing))
+
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
 
     @property
     def rasa_url(self) -> str:
@@ -179,12 +242,17 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        deployment = env.get("FRONTDESK_ENV", "development")
-        secret_key = env.get("FRONTDESK_SECRET_KEY") or ""
-        if not secret_key:
-            if deployment == "production":
-                raise SettingsError("FRONTDESK_SECRET_KEY must be set when FRONTDESK_ENV=production")
-            secret_key = _DEV_SECRET_KEY
+        # Unset means production: the conveniences below must be asked for.
+        deployment = env.get("FRONTDESK_ENV") or "production"
+        if deployment not in ENVIRONMENTS:
+            raise SettingsError(f"FRONTDESK_ENV must be development or production, got {deployment!r}")
+        development = deployment == "development"
+        secret_key = env.get("FRONTDESK_SECRET_KEY") or (_DEV_SECRET_KEY if development else "")
+        demo_sign_in = _bool(env, "FRONTDESK_DEMO_SIGN_IN", False)
+        dev_mailbox = _bool(env, "FRONTDESK_DEV_MAILBOX", development)
+        for name, wanted in (("FRONTDESK_DEMO_SIGN_IN", demo_sign_in), ("FRONTDESK_DEV_MAILBOX", dev_mailbox)):
+            if wanted and not development:
+                raise SettingsError(f"{name} is a development convenience: it needs FRONTDESK_ENV=development")
         smtp = SmtpSettings(
             host=env.get("SMTP_HOST", SmtpSettings.host),
             port=_int(env, "SMTP_PORT", SmtpSettings.port, minimum=1),
@@ -235,8 +303,30 @@ class Settings:
                 env, "CUSTOMER_TOKEN_MAX_LIFETIME_MINUTES", CustomerTokenSettings.max_lifetime_minutes, 1
             ),
         )
-        if customer_token.secret and len(customer_token.secret) < 32:
-            raise SettingsError("CUSTOMER_TOKEN_SECRET must be at least 32 characters")
+        if customer_token.secret and len(customer_token.secret) < MIN_SECRET_CHARS:
+            raise SettingsError(f"CUSTOMER_TOKEN_SECRET must be at least {MIN_SECRET_CHARS} characters")
+        if customer_token.configured and not (customer_token.issuer and customer_token.audience):
+            # A token minted for another site or service of the same issuer must not work here.
+            raise SettingsError("customer tokens need CUSTOMER_TOKEN_ISSUER and CUSTOMER_TOKEN_AUDIENCE "
+                                "(the claims the support site signs as iss and aud)")
+        defaults = AbuseLimits()
+        abuse = AbuseLimits(**{
+            name: _int(env, f"FRONTDESK_LIMIT_{name.upper()}", getattr(defaults, name), 1)
+            for name in AbuseLimits.__dataclass_fields__
+        })
+        header = env.get("FRONTDESK_CLIENT_IP_HEADER", "").strip()
+        if header and not header.replace("-", "").isalnum():
+            raise SettingsError(f"FRONTDESK_CLIENT_IP_HEADER must be a header name, got {header!r}")
+        networks = tuple(n.strip() for n in env.get("FRONTDESK_TRUSTED_PROXIES", "").split(",") if n.strip())
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise SettingsError(f"FRONTDESK_TRUSTED_PROXIES: {network!r} is not an address or network") from exc
+        client_address = ClientAddressSettings(
+            header=header, proxies=_int(env, "FRONTDESK_CLIENT_IP_PROXIES", 1, 1),
+            trusted_networks=networks or ClientAddressSettings.trusted_networks,
+        )
         return cls(
             env=deployment,
             database_url=env.get("FRONTDESK_DATABASE_URL") or cls.database_url,
@@ -256,7 +346,14 @@ class Settings:
             ticketing_backend=backend,
             zendesk=zendesk,
             customer_token=customer_token,
-            rasa_api_token=env.get("RASA_API_TOKEN", ""),
+            rasa_jwt_secret=env.get("RASA_JWT_SECRET", ""),
+            action_server_secret=env.get("ACTION_SERVER_SECRET", ""),
+            demo_sign_in=demo_sign_in,
+            dev_mailbox=dev_mailbox,
+            abuse=abuse,
+            client_address=client_address,
+            agent_token_days=_int(env, "FRONTDESK_AGENT_TOKEN_DAYS", cls.agent_token_days, 1),
+            outbox_lease_seconds=_int(env, "OUTBOX_LEASE_SECONDS", cls.outbox_lease_seconds, 1),
             billing_portal_url=(env.get("BILLING_PORTAL_URL") or cls.billing_portal_url).rstrip("/"),
             rasa_public_url=(env.get("FRONTDESK_RASA_PUBLIC_URL")
                              or f"http://localhost:{_int(env, 'RASA_PORT', cls.rasa_port, 1)}").rstrip("/"),
@@ -268,3 +365,20 @@ class Settings:
             ),
             ticket_status_poll_seconds=_int(env, "TICKET_STATUS_POLL_SECONDS", cls.ticket_status_poll_seconds, 1),
         )
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """What a production start lacks, one line per variable; empty when it may start."""
+    problems = []
+    for name, value in (("FRONTDESK_SECRET_KEY", settings.secret_key),
+                        ("ACTION_SERVER_SECRET", settings.action_server_secret),
+                        ("RASA_JWT_SECRET", settings.rasa_jwt_secret)):
+        if not value:
+            problems.append(f"{name} is not set")
+        elif value == _DEV_SECRET_KEY:
+            problems.append(f"{name} is the public development key")
+        elif len(value) < MIN_SECRET_CHARS:
+            problems.append(f"{name} must be at least {MIN_SECRET_CHARS} characters")
+    if settings.demo_sign_in:
+        problems.append("FRONTDESK_DEMO_SIGN_IN is for development only")
+    return problems

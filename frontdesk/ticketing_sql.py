@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from frontdesk.db import Database
 from frontdesk.schema import Base, utcnow
-from frontdesk.tickets import TicketDraft, TicketRef
+from frontdesk.tickets import TicketDraft, TicketRef, keyed_body
 
 
 class TicketRow(Base):
@@ -79,9 +79,16 @@ class SqlTicketing:
             return found
         return TicketRef(self.name, str(ticket_id), reference_for(ticket_id))
 
-    def add_comment(self, ticket: TicketRef, body: str, public: bool = False) -> None:
+    def add_comment(self, ticket: TicketRef, body: str, public: bool = False, key: str | None = None) -> None:
+        """With ``key`` the stored body ends with the key's reference line, as in Zendesk; a
+        comment already stored with it is not added again (the table has no column for the key)."""
+        ticket_id = int(ticket.external_id)
+        stored = keyed_body(body, key) if key else body
         with self.db.transaction() as session:
-            session.add(TicketCommentRow(ticket_id=int(ticket.external_id), body=body, public=public))
+            if key and session.execute(select(TicketCommentRow.id).where(
+                    TicketCommentRow.ticket_id == ticket_id, TicketCommentRow.body == stored)).first():
+                return
+            session.add(TicketCommentRow(ticket_id=ticket_id, body=stored, public=public))
 
     def close_ticket(self, ticket: TicketRef) -> None:
         with self.db.transaction() as session:

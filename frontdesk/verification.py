@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from frontdesk.audit import AuditLog, DecisionContext
 from frontdesk.identity import AccountStatus, IdentityProvider, normalise_email
-from frontdesk.outbox import ComposedEmail, EmailOutbox, OutboxEmailRow
+from frontdesk.outbox import ComposedEmail, EmailOutbox, OutboxEmailRow, greeting
+from frontdesk.ratelimit import EmailRequestLimits
 from frontdesk.schema import Base, utcnow
 
 CODE_EMAIL = "verification_code"
@@ -69,13 +70,14 @@ class CheckResult:
 class EmailVerification:
     def __init__(
         self, identity: IdentityProvider, outbox: EmailOutbox, secret_key: str, audit: AuditLog,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] = utcnow, limits: EmailRequestLimits | None = None,
     ) -> None:
         self.identity = identity
         self.outbox = outbox
         self._key = secret_key.encode("utf-8")
         self.audit = audit
         self.clock = clock
+        self.limits = limits
 
     def _hmac(self, *parts: str) -> str:
         return hmac.new(self._key, "\x1f".join(parts).encode("utf-8"), "sha256").hexdigest()
@@ -88,8 +90,15 @@ class EmailVerification:
         by_email = session.execute(select(func.count()).select_from(VerificationRow).where(
             VerificationRow.email_key == email_key, VerificationRow.requested_at > now - timedelta(hours=1),
         )).scalar_one()
-        if by_conversation >= MAX_CODES_PER_CONVERSATION or by_email >= MAX_CODES_PER_EMAIL_PER_HOUR:
-            self.audit.record(session, context, "verification.rate_limited")
+        refused = None
+        if by_conversation >= MAX_CODES_PER_CONVERSATION:
+            refused = "conversation"
+        elif by_email >= MAX_CODES_PER_EMAIL_PER_HOUR:
+            refused = "email"
+        elif self.limits is not None and (limit := self.limits.allow(session, context.client)) is not None:
+            refused = "overall" if limit.key == "all" else "client"
+        if refused is not None:
+            self.audit.record(session, context, "verification.rate_limited", reason=refused)
             return CodeRequest.RATE_LIMITED
         for older in session.execute(select(VerificationRow).where(
                 VerificationRow.conversation_id == context.conversation_id,
@@ -99,8 +108,8 @@ class EmailVerification:
         usable = account is not None and account.status is AccountStatus.ACTIVE
         session.add(VerificationRow(conversation_id=context.conversation_id, email_key=email_key,
                                     account_id=account.id if usable else None, requested_at=now))
-        if usable:
-            self.outbox.enqueue(session, CODE_EMAIL, account.id)
+        if usable and not self.outbox.enqueue(session, CODE_EMAIL, account.id):
+            self.audit.record(session, context, "email.daily_cap_reached", reason=CODE_EMAIL)
         self.audit.record(session, context, "verification.code_requested",
                           reason="queued" if usable else "no_active_account")
         return CodeRequest.SENT
@@ -150,7 +159,7 @@ class EmailVerification:
         return ComposedEmail(
             to=account.email,
             subject=f"Your Frontdesk verification code: {code}",
-            body=f"Hello {account.full_name.split()[0]},\n\nYour verification code is {code}.\n\n"
+            body=f"{greeting(account.full_name)}\n\nYour verification code is {code}.\n\n"
             f"Type it in the chat to see your billing details. It expires in {minutes} minutes.\n"
             "Never share it: our team will never ask you for it.\n\n"
             "If you did not ask for this code, you can ignore this e-mail.\n\nFrontdesk Support",

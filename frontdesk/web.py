@@ -22,9 +22,10 @@ from sanic.request import Request
 from sqlalchemy import text
 
 from frontdesk.agent_api import create_agent_api
-from frontdesk.customer_token import CustomerTokenVerifier, TokenRejected
+from frontdesk.customer_token import CustomerTokenVerifier, TokenRejected, purge_expired_token_uses
 from frontdesk.password_reset import InvalidResetToken, TokenProblem
 from frontdesk.passwords import MIN_LENGTH, PasswordPolicyError
+from frontdesk.ratelimit import SqlRateLimiter
 from frontdesk.services import Services
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,8 @@ def create_app(services: Services, run_outbox_worker: bool = True) -> Sanic:
     app.config.REQUEST_MAX_SIZE = 64 * 1024
     app.config.FALLBACK_ERROR_FORMAT = "html"
 
-    app.blueprint(create_agent_api(services.db, services.workspace, services.agents))
+    app.blueprint(create_agent_api(services.db, services.workspace, services.agents,
+                                   services.settings.client_address))
 
     @app.get("/")
     async def home(_request: Request) -> response.HTTPResponse:
@@ -94,13 +96,14 @@ def create_app(services: Services, run_outbox_worker: bool = True) -> Sanic:
     @app.get("/widget")
     async def widget_page(request: Request) -> response.HTTPResponse:
         """The help-centre page with the chat widget. ``?demo_customer=AC-100001`` plays the
-        logged-in support site (development only, with CUSTOMER_TOKEN_SECRET set): the page
-        carries a signed token for that customer, as the real site would render it."""
+        logged-in support site, only when development switched it on (FRONTDESK_ENV=development
+        and FRONTDESK_DEMO_SIGN_IN=1, as `make run` does): the page carries a signed token for
+        that customer, as the real site would render it. Anywhere else the parameter is ignored."""
         settings = services.settings
         config: dict[str, Any] = {"socketUrl": settings.rasa_public_url}
         who = "You're chatting anonymously."
         demo = request.args.get("demo_customer")
-        if demo and not settings.is_production and settings.customer_token.secret:
+        if demo and settings.is_development and settings.demo_sign_in and settings.customer_token.secret:
             with contextlib.suppress(TokenRejected):
                 config["customerToken"] = CustomerTokenVerifier(settings.customer_token).mint(demo[:16], 3600)
                 who = f"Signed in (demo) as {demo[:16]}."
@@ -199,6 +202,7 @@ def deliver_once(services: Services, check_ticket_statuses: bool = False) -> Non
     if check_ticket_statuses:
         jobs.append(("solved tickets",
                      lambda: services.workspace.sync_finished_tickets(services.ticket_outbox.backend)))
+        jobs.append(("housekeeping", lambda: housekeeping(services)))
     for name, job in jobs:
         try:
             report = job()
@@ -208,6 +212,14 @@ def deliver_once(services: Services, check_ticket_statuses: bool = False) -> Non
                 log.info("%s: %s", name, report)
         except Exception:  # one failing job must not stop the others, nor the loop
             log.exception("%s failed; retrying on the next pass", name)
+
+
+def housekeeping(services: Services) -> dict[str, int]:
+    """Forgets what only mattered for a while: rate-limit hits older than their longest window,
+    and the conversations of customer tokens that have expired."""
+    with services.db.transaction() as session:
+        return {"rate_limit_hits": SqlRateLimiter().purge(session),
+                "customer_token_uses": purge_expired_token_uses(session)}
 
 
 async def outbox_worker(services: Services) -> None:

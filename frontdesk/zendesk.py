@@ -1,10 +1,19 @@
 """A ``TicketingBackend`` for Zendesk Support (API v2), over ``httpx``.
 
-Idempotency: Zendesk has no idempotency header for ticket creation, so the draft's
-idempotency key is stored as the ticket's ``external_id`` and looked up before every create.
-A create whose response was lost (timeout, outage) is therefore found, not duplicated, when the
-caller retries. Two *concurrent* creates for the same key can still both miss the lookup; the
-lookup then returns the oldest of them, so every caller converges on one reference.
+Idempotency of creates: the draft's idempotency key is stored as the ticket's ``external_id``
+and looked up before every create, so a create whose response was lost (timeout, outage) is
+found, not duplicated, when the caller retries. The create also sends Zendesk's documented
+``Idempotency-Key`` header (Support API introduction, "Idempotency": ticket creation only, keys
+kept for two hours, a replay answers with the original response and ``x-idempotency-lookup:
+hit``), which covers what the lookup cannot: two *concurrent* creates for the same handoff.
+Should both still exist (a key older than two hours), the lookup returns the oldest, so every
+caller converges on one reference.
+
+Idempotency of comments: Zendesk offers no key for ``PUT /api/v2/tickets/{id}.json``, and a
+comment's ``metadata`` is read-only, so a keyed comment carries its key as its last line
+(``frontdesk.tickets.keyed_body``). Before adding one, the newest comments of the ticket are
+listed (List Comments, ``sort_order=desc``); a comment that already carries the key means an
+earlier attempt was applied and only its answer was lost, and the PUT is skipped.
 
 Ticket contents (subject, summary, transcript, comments) are personal data even after
 redaction: they are sent to Zendesk and nowhere else -- never logged, never put in exception
@@ -24,7 +33,14 @@ from typing import Any
 
 import httpx
 
-from frontdesk.tickets import TicketDraft, TicketingRejected, TicketingUnavailable, TicketRef
+from frontdesk.tickets import (
+    TicketDraft,
+    TicketingRejected,
+    TicketingUnavailable,
+    TicketRef,
+    has_key,
+    keyed_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +53,11 @@ MAX_COMMENT_BYTES = 60_000
 _TAG_DISALLOWED = re.compile(r"[^a-z0-9_:.\-]")
 _TICKET_ID = re.compile(r"[0-9]+")
 _MAX_ERROR_TEXT = 200
+# How many of a ticket's newest comments are searched for a keyed comment (one page; Zendesk's
+# maximum). A retry follows its lost attempt within minutes, far fewer comments than this.
+COMMENT_LOOKBACK = 100
+# Zendesk's idempotency keys are scoped to the account, which other integrations share.
+IDEMPOTENCY_PREFIX = "frontdesk-ticket:"
 
 
 def zendesk_tag(label: str) -> str:
@@ -182,14 +203,23 @@ class ZendeskTicketing:
         if existing is not None:
             log.info("Zendesk ticket #%s already exists for this handoff; reusing it", existing)
             return self._ref(existing)
-        data = self._request("POST", "/api/v2/tickets.json", "create ticket", json={"ticket": payload})
+        data = self._request("POST", "/api/v2/tickets.json", "create ticket", json={"ticket": payload},
+                             headers={"Idempotency-Key": IDEMPOTENCY_PREFIX + draft.idempotency_key})
         ticket_id = self._ticket_id(data.get("ticket"), "create ticket")
         log.info("Zendesk ticket #%s created", ticket_id)
         return self._ref(ticket_id)
 
-    def add_comment(self, ticket: TicketRef, body: str, public: bool = False) -> None:
-        """Appends a comment; internal by default so nothing reaches the customer by accident."""
+    def add_comment(self, ticket: TicketRef, body: str, public: bool = False, key: str | None = None) -> None:
+        """Appends a comment; internal by default so nothing reaches the customer by accident.
+
+        With ``key``, a comment already carrying it (an earlier attempt whose answer was lost)
+        is not added again."""
         ticket_id = self._checked_id(ticket)
+        if key is not None:
+            if self._has_keyed_comment(ticket_id, body, key):
+                log.info("Comment already on Zendesk ticket #%s; not adding it again", ticket_id)
+                return
+            body = keyed_body(body, key)
         self._request(
             "PUT",
             f"/api/v2/tickets/{ticket_id}.json",
@@ -256,6 +286,21 @@ class ZendeskTicketing:
         ]
         return min(ids) if ids else None
 
+    def _has_keyed_comment(self, ticket_id: str, body: str, key: str) -> bool:
+        """Whether one of the ticket's newest comments is this keyed comment (List Comments)."""
+        data = self._request(
+            "GET", f"/api/v2/tickets/{ticket_id}/comments.json", "list comments",
+            params={"sort_order": "desc", "per_page": str(COMMENT_LOOKBACK)},
+        )
+        comments = data.get("comments")
+        if not isinstance(comments, list):
+            raise TicketingUnavailable("Zendesk list comments: response has no comment list")
+        return any(
+            isinstance(comment, dict) and isinstance(comment.get(field), str) and has_key(comment[field], body, key)
+            for comment in comments
+            for field in ("body", "plain_body")
+        )
+
     def _request(
         self,
         method: str,
@@ -264,10 +309,11 @@ class ZendeskTicketing:
         *,
         params: Mapping[str, str] | None = None,
         json: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """One API call, with failures sorted into "try again later" and "will never work"."""
         try:
-            response = self._client.request(method, path, params=params, json=json)
+            response = self._client.request(method, path, params=params, json=json, headers=headers)
         except httpx.TimeoutException as exc:
             raise TicketingUnavailable(f"Zendesk {action}: timed out") from exc
         except httpx.TransportError as exc:
@@ -277,7 +323,7 @@ class ZendeskTicketing:
         if status == 429:
             retry_after = _retry_after(response)
             raise TicketingUnavailable(f"Zendesk {action}: rate limited (HTTP 429)", retry_after=retry_after)
-        if status >= 500:
+        if status >= 500 or status == 409:  # 409: a concurrent request (same key, same ticket) is in flight
             detail = _error_text(response)
             raise TicketingUnavailable(
                 f"Zendesk {action}: HTTP {status}" + (f" {detail}" if detail else ""),

@@ -10,8 +10,14 @@ answers as a person would: gives the account's address when asked, reads the one
 the mail that really arrived, rephrases when the bot does not understand, asks for a person when
 fed up.
 
+Each customer talks as a client does: its first message opens a conversation and the session
+token the server issues is kept (``RestConversation``), from an address of its own (per-client
+limits then see a month's many customers, as live); the limits on everyone together are raised
+for the run (``load_test_limits``: a month is compressed into minutes).
+
 What happened is then read from where the product records it (the audit trail and the handoff
-table), not from the bot's words:
+table), not from the bot's words; a contact's rows are found by the conversation id the server
+derived from its session token:
 - deflection per flow: contacts resolved without a person (reset link sent, billing answered);
 - misrouted tickets: handoffs to a specialist queue other than the need's (general and
   billing-triage queues are "a person routes it", not a misroute);
@@ -43,15 +49,21 @@ from typing import Any
 
 import httpx
 import yaml
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 from frontdesk.csat import ASKED_AFTER_BOT
-from frontdesk.customer_token import CustomerTokenVerifier
 from frontdesk.db import Database, dispose_engines
 from frontdesk.demo_data import Customer, decline_code, load_demo_billing, load_demo_customers, synthetic_customers
+from frontdesk.handoff import FOLLOW_UP_CHANNEL
 from frontdesk.handoff_policy import HandoffPolicy
-from frontdesk.settings import CustomerTokenSettings
-from frontdesk_rasa.local_stack import LocalStack, local_stack
+from frontdesk_rasa.local_stack import (
+    LocalStack,
+    RestConversation,
+    StackKeys,
+    client_address,
+    load_test_limits,
+    local_stack,
+)
 from frontdesk_rasa.triage_evaluation import UNTRIAGED_QUEUE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,10 +152,12 @@ class Contact:
     first_need: str | None = None  # set when the customer changed topic
     turns: list[tuple[float, str, list[str]]] = field(default_factory=list)  # (sent at, message, bot texts)
     ended_by: str = ""
+    session_token: str | None = None  # issued by the server with the first reply
 
     @property
-    def conversation_id(self) -> str:
-        return f"beta-{self.number:04d}"
+    def address(self) -> str:
+        """Where the customer writes from: an address of its own."""
+        return client_address(self.number)
 
 
 def typo(message: str, rate: float, pick: random.Random) -> str:
@@ -209,6 +223,7 @@ class ScriptedCustomer:
                  token: str | None, pick: random.Random, latest_invoice: tuple[str, str]) -> None:
         self.contact, self.stack, self.client, self.book, self.token, self.pick = (
             contact, stack, client, book, token, pick)
+        self.conversation = RestConversation(stack.rasa_url, contact.address)
         self.latest_invoice = latest_invoice
         self.used: set[str] = set()
         self.rephrased = 0
@@ -222,11 +237,10 @@ class ScriptedCustomer:
     async def say(self, message: str, literal: bool = False) -> list[str]:
         if not literal and self.contact.habits.typo_rate:
             message = typo(message, self.contact.habits.typo_rate, self.pick)
-        body: dict[str, Any] = {"sender": self.contact.conversation_id, "message": message}
-        if self.token:
-            body["metadata"] = {"customer_token": self.token}
+        metadata = {"customer_token": self.token} if self.token else None
         sent_at = time.time()
-        reply = await self.client.post(f"{self.stack.rasa_url}/webhooks/rest/webhook", json=body, timeout=60)
+        reply = await self.conversation.post(self.client, message, metadata)
+        self.contact.session_token = self.conversation.sender
         reply.raise_for_status()
         texts = [m.get("text", "") for m in reply.json() if m.get("text")]
         self.contact.turns.append((sent_at, message, texts))
@@ -327,14 +341,22 @@ class Outcome:
     transcript: list[list[str]]
 
 
-def judge(contacts: list[Contact], database_url: str) -> list[Outcome]:
-    """What happened to each contact, read from the audit trail and the handoff table."""
+def judge(contacts: list[Contact], database_url: str, keys: StackKeys) -> list[Outcome]:
+    """What happened to each contact, read from the audit trail and the handoff table, under the
+    conversation id the stack derived from the contact's session token (``keys``: the stack's)."""
+    conversation_ids = {c.number: keys.conversation_id(c.session_token) for c in contacts}
+    wanted = sorted({cid for cid in conversation_ids.values() if cid})
     db = Database(database_url)
     with db.transaction() as session:
         audit = session.execute(text("SELECT conversation_id, decision, recorded_at FROM audit_records "
-                                     "WHERE conversation_id LIKE 'beta-%' ORDER BY id")).all()
+                                     "WHERE conversation_id IN :ids ORDER BY id")
+                                .bindparams(bindparam("ids", expanding=True)), {"ids": wanted}).all()
+        # Out-of-band follow-ups (a ticket answered by e-mail, the chat untouched) are not a
+        # handoff of the chat.
         handoffs = session.execute(text("SELECT conversation_id, queue, reason, created_at FROM handoffs "
-                                        "WHERE conversation_id LIKE 'beta-%' ORDER BY id")).all()
+                                        "WHERE conversation_id IN :ids AND channel != :follow_up ORDER BY id")
+                                   .bindparams(bindparam("ids", expanding=True)),
+                                   {"ids": wanted, "follow_up": FOLLOW_UP_CHANNEL}).all()
     decisions: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
     for conversation, decision, at in audit:
         decisions[conversation].append((decision, _as_datetime(at)))
@@ -344,8 +366,9 @@ def judge(contacts: list[Contact], database_url: str) -> list[Outcome]:
     outcomes = []
     for c in contacts:
         need = NEEDS[c.need]
-        made = decisions.get(c.conversation_id, [])
-        handoff = first_handoff.get(c.conversation_id)
+        conversation_id = conversation_ids[c.number]
+        made = decisions.get(conversation_id, []) if conversation_id else []
+        handoff = first_handoff.get(conversation_id) if conversation_id else None
         names = [d for d, _ in made]
         resolved_by = RESOLVED_DECISIONS.get(need.flow, set())
         resolution = next((at for d, at in made if d in resolved_by), None) if need.automated else (
@@ -495,14 +518,14 @@ def markdown(summary: dict[str, Any]) -> str:
 async def run_contacts(contacts: list[Contact], stack: LocalStack, concurrency: int,
                        latest_invoices: dict[str, tuple[str, str]]) -> None:
     book = Phrasebook(PHRASEBOOK, random.Random(SEED + 1))  # noqa: S311 - reproducible phrasing
-    verifier = CustomerTokenVerifier(CustomerTokenSettings(secret=stack.customer_token_secret))
     gate = asyncio.Semaphore(concurrency)
     done = 0
 
     async def one(contact: Contact, client: httpx.AsyncClient) -> None:
         nonlocal done
         async with gate:
-            token = verifier.mint(contact.customer[0]) if contact.habits.signed_in else None
+            # Signed in on the support site: a token of its own (its jti belongs to this conversation).
+            token = stack.keys.customer_token(contact.customer[0]) if contact.habits.signed_in else None
             pick = random.Random(SEED + contact.number)  # noqa: S311 - reproducible habits
             try:
                 await ScriptedCustomer(contact, stack, client, book, token, pick,
@@ -513,7 +536,7 @@ async def run_contacts(contacts: list[Contact], stack: LocalStack, concurrency: 
             if done % 100 == 0:
                 print(f"[beta] {done}/{len(contacts)} contacts", flush=True)
 
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(timeout=60) as client:
         await asyncio.gather(*(one(c, client) for c in contacts))
 
 
@@ -548,7 +571,9 @@ def main(argv: list[str] | None = None) -> int:
     customers = synthetic_customers(1000)
     contacts = month_of_contacts(args.contacts, customers)
     with tempfile.TemporaryDirectory(prefix="frontdesk-beta-") as tmp:
-        with local_stack(Path(tmp), args.model) as stack:
+        # A month of the company's traffic in minutes: the limits on everyone together (and on one
+        # address's mail in a day) would measure that compression, not the product.
+        with local_stack(Path(tmp), args.model, extra_env=load_test_limits()) as stack:
             latest_invoices = seed_customers(stack, customers)
             print(f"[beta] stack up in {stack.startup_seconds:.0f} s; {len(contacts)} contacts, "
                   f"{args.concurrency} at a time", flush=True)
@@ -556,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run_contacts(contacts, stack, args.concurrency, latest_invoices))
             seconds = time.perf_counter() - started
             time.sleep(2)  # the last audit writes
-            outcomes = judge(contacts, stack.database_url)
+            outcomes = judge(contacts, stack.database_url, stack.keys)
         ted_memory = ted_memory_report(Path(tmp) / "serve.log")
     summary = summarise(outcomes, policy, seconds)
     summary["ted_prediction_memory"] = ted_memory

@@ -1,9 +1,12 @@
-"""Run a Rasa command (``rasa run`` or ``rasa run actions``) with an on-demand profiler, for
-``make bench`` (``frontdesk_rasa.speed_bench``).
+"""Run a Rasa server or an action server with an on-demand profiler, for ``make bench``
+(``frontdesk_rasa.speed_bench``).
 
 ``python -m frontdesk_rasa.profiling --out DIR -- run --model ...`` runs the Rasa CLI in this
-process, exactly as ``rasa run ...`` would, with two instruments that cost nothing until a
-measurement window is opened:
+process, exactly as ``rasa run ...`` would (``run actions ...``: rasa-sdk's action server). With
+``--module frontdesk_rasa.rasa_server`` or ``--module frontdesk_rasa.action_server`` it runs
+Frontdesk's own entry point instead, exactly as ``python -m <module> ...`` would (the API's JWT
+secret and the action server's shared secret come from the environment, as in ``frontdesk
+serve``). Two instruments, which cost nothing until a measurement window is opened:
 
 - span timers: wall-clock totals of the stages of a message (NLU, policies, the action server
   round trip, the tracker store; in an action server, each action), wrapped around Rasa's own
@@ -23,6 +26,7 @@ import cProfile
 import functools
 import inspect
 import json
+import runpy
 import signal
 import sys
 import time
@@ -50,6 +54,8 @@ RASA_SERVER_SPANS: tuple[tuple[str, str, str, str], ...] = (
 ACTION_SERVER_SPANS: tuple[tuple[str, str, str, str], ...] = (
     ("rasa_sdk.executor", "ActionExecutor", "run", "action"),
 )
+# Frontdesk's entry points (``python -m``), and whether each is an action server.
+MODULES = {"frontdesk_rasa.rasa_server": False, "frontdesk_rasa.action_server": True}
 
 
 class Recorder:
@@ -173,11 +179,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="directory for control, spans and profiles")
     parser.add_argument("--speedups", action="store_true",
                         help="install frontdesk_rasa.speedups before the span timers (as the channel module would)")
-    parser.add_argument("rasa_args", nargs=argparse.REMAINDER, help="-- then the rasa command line")
+    parser.add_argument("--module", choices=sorted(MODULES),
+                        help="run this Frontdesk entry point (as python -m would) instead of the rasa CLI")
+    parser.add_argument("rasa_args", nargs=argparse.REMAINDER,
+                        help="-- then the rasa command line (or the module's arguments)")
     args = parser.parse_args(argv)
-    rasa_args = [a for a in args.rasa_args if a != "--"] if args.rasa_args[:1] == ["--"] else args.rasa_args
+    rasa_args = args.rasa_args[1:] if args.rasa_args[:1] == ["--"] else args.rasa_args
     args.out.mkdir(parents=True, exist_ok=True)
-    is_action_server = rasa_args[:2] == ["run", "actions"]
+    is_action_server = MODULES[args.module] if args.module else rasa_args[:2] == ["run", "actions"]
     if args.speedups:
         # Installed first so that the timers wrap the methods Rasa will really run (the channel
         # module's own install() is then a no-op).
@@ -188,6 +197,10 @@ def main(argv: list[str] | None = None) -> None:
     if not is_action_server:
         time_model_load(args.out)
     signal.signal(signal.SIGUSR1, _on_signal(args.out))
+    if args.module:
+        sys.argv = [args.module, *rasa_args]
+        runpy.run_module(args.module, run_name="__main__", alter_sys=True)
+        return
     from rasa.__main__ import main as rasa_main
 
     sys.argv = ["rasa", *rasa_args]

@@ -8,7 +8,10 @@
   conversation id is ``<user>_<channel>_<thread ts>``, which says where to post.
 - Slack retries an event it thinks was not delivered (``X-Slack-Retry-Num``). Each event id is
   answered once, whatever the retry reason, so a customer never gets two answers.
-- Messages get the REST channel's checks: card numbers removed, empty or huge ones answered.
+- Messages get the REST channel's checks: card numbers removed, empty or huge ones answered,
+  and the rate limits, per conversation and per Slack user (the client) as well as overall.
+  Slack's own signature (checked by Rasa's connector) is what makes these ids trustworthy: no
+  other channel can produce a Slack-shaped conversation id (frontdesk/chat_sessions.py).
 - Without a bot token and signing secret the channel is off: its webhook says so (503) instead
   of Rasa refusing to start, so a deployment without Slack needs no Slack settings.
 """
@@ -29,8 +32,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from frontdesk.privacy import strip_card_numbers
-from frontdesk_rasa.channels import CARD_REMOVED, check_message
+from frontdesk.chat_sessions import CLIENT_KEY
+from frontdesk_rasa.channels import SLOW_DOWN, channel_gate, check_text, without_payment_details
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +122,17 @@ class FrontdeskSlackInput(SlackInput):
             log.info("slack: retry #%s of an event already answered; ignored",
                      request.headers.get(self.retry_num_header))
             return response.text("", status=HTTPStatus.OK, headers={"X-Slack-No-Retry": "1"})
-        _, reply = check_message(sender_id or "", text)  # the REST channel's checks
-        text, had_card = strip_card_numbers(text or "")
-        if reply or had_card:
+        gate = channel_gate()
+        client = gate.sessions.client_key("slack:" + (sender_id or "").split("_", 1)[0])
+        admitted = gate.admit(client, sender_id)
+        _, reply = check_text(text)  # the REST channel's checks
+        text, notices = without_payment_details(text or "")
+        if not admitted or reply or notices:
             out = (metadata or {}).get("out_channel")
             bot = self.get_output_channel(out, (metadata or {}).get("thread_id") if self.use_threads else None)
-            await bot.send_text_message(sender_id or "", reply or CARD_REMOVED)
-            if reply:
+            for notice in [SLOW_DOWN] if not admitted else [reply] if reply else notices:
+                await bot.send_text_message(sender_id or "", notice)
+            if not admitted or reply:
                 return response.text("")
-        return await super().process_message(request, on_new_message, text, sender_id, metadata)
+        return await super().process_message(request, on_new_message, text, sender_id,
+                                             {**(metadata or {}), CLIENT_KEY: client})

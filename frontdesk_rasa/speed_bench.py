@@ -6,7 +6,10 @@ channel (``POST /webhooks/rest/webhook``) by scripted multi-turn conversations t
 httpx client sends at 1, 8 and 32 concurrent conversations:
 
 - Frontdesk: ``frontdesk serve`` (Rasa server, action server, web app) on a throw-away SQLite
-  database under ``var/bench/`` with the demo customers and an SMTP sink. Conversations: greet,
+  database under ``var/bench/`` with the demo customers and an SMTP sink. Each conversation opens
+  itself and keeps the session token the server issues, from a client address of its own
+  (``frontdesk_rasa.local_stack``); the limits on everyone together are raised for the run (it
+  sends a deployment's hour in a minute). Conversations: greet,
   password reset (the form, the e-mail address, the reset request with its database writes,
   audit row and outbox e-mail), thanks; and a signed-in customer (a signed token in the message
   metadata, bound at session start) asking three billing questions, then goodbye.
@@ -55,7 +58,7 @@ from typing import Any
 
 import httpx
 
-from frontdesk_rasa.local_stack import free_port
+from frontdesk_rasa.local_stack import RestConversation, StackKeys, client_address, free_port, load_test_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -64,9 +67,10 @@ VAR = ROOT / "var" / "bench"
 REPORTS = ROOT / "reports"
 OUT = {"dir": REPORTS}  # where this run writes (--out)
 FRONTDESK_MODEL = ROOT / "models" / "frontdesk.tar.gz"
-TOKEN_SECRET = "bench-support-site-signing-secret-0123456789"  # noqa: S105 - a throw-away test key
+# The Frontdesk stacks' secrets, made up for this run and kept to sign customer tokens.
+KEYS = StackKeys.random()
+# The stock assistant's HTTP API token (stock `rasa run --auth-token`).
 API_TOKEN = secrets.token_urlsafe(24)
-WEBHOOK = "/webhooks/rest/webhook"
 LEVELS = (1, 8, 32)
 # Demo customers who sign in with a password and are active (frontdesk.demo_data).
 ACCOUNTS = ("AC-100001", "AC-100002", "AC-100003", "AC-100004", "AC-100005", "AC-100008", "AC-100009")
@@ -110,30 +114,28 @@ class Turn:
 
 @dataclass(frozen=True)
 class Conversation:
-    sender: str
+    name: str  # also gives the customer's client address
     turns: tuple[Turn, ...]
+    # Stock Rasa's REST channel takes the id the client picks; Frontdesk issues one (None).
+    sender: str | None = None
 
 
 def frontdesk_conversation(n: int, tag: str) -> Conversation:
     """Alternately a password reset (half of them for an address with no account) and a
     signed-in customer's billing questions."""
-    sender = f"bench-{tag}-{n}"
+    name = f"bench-{tag}-{n}"
     if n % 2 == 0:
         email = EMAILS[(n // 2) % len(EMAILS)] if n % 4 == 0 else f"nobody.{tag}.{n}@example.com"
-        return Conversation(sender, (
+        return Conversation(name, (
             Turn("hi", "greet, new conversation", r"Frontdesk"),
             Turn("I forgot my password", "reset: form asks the e-mail", r"email address"),
             Turn(email, "reset: request (DB, audit, outbox)", r"If an account exists"),
             # Resolved by the bot: thanks gets the rating question (action_wrap_up).
             Turn("thank you", "thanks", r"welcome|rate this chat"),
         ))
-    from frontdesk.customer_token import CustomerTokenVerifier
-    from frontdesk.settings import CustomerTokenSettings
-
-    token = CustomerTokenVerifier(CustomerTokenSettings(secret=TOKEN_SECRET)).mint(
-        ACCOUNTS[(n // 2) % len(ACCOUNTS)], ttl_seconds=3600)
-    meta = {"customer_token": token}
-    return Conversation(sender, (
+    # A token per conversation: its jti belongs to the first conversation that presents it.
+    meta = {"customer_token": KEYS.customer_token(ACCOUNTS[(n // 2) % len(ACCOUNTS)], ttl_seconds=3600)}
+    return Conversation(name, (
         Turn("what is my latest invoice?", "billing: token bound + invoice lookup", r"invoice", meta),
         Turn("did my last payment fail?", "billing: failed-payment lookup", r"payment", meta),
         Turn("when does my plan renew?", "billing: plan lookup", r"plan", meta),
@@ -143,18 +145,20 @@ def frontdesk_conversation(n: int, tag: str) -> Conversation:
 
 def stock_one_action_conversation(n: int, tag: str) -> Conversation:
     """Every message runs exactly one custom action: the issue's "stock one-action" reference."""
-    return Conversation(f"bench-{tag}-{n}", tuple(
+    name = f"bench-{tag}-{n}"
+    return Conversation(name, tuple(
         Turn(text, "one custom action", r"Hello World")
-        for text in ("are you a bot?", "am I talking to a bot?", "are you a human?", "are you a bot?")))
+        for text in ("are you a bot?", "am I talking to a bot?", "are you a human?", "are you a bot?")), name)
 
 
 def stock_conversation(n: int, tag: str) -> Conversation:
-    return Conversation(f"bench-{tag}-{n}", (
+    name = f"bench-{tag}-{n}"
+    return Conversation(name, (
         Turn("hello", "greet, new conversation", r"How are you"),
         Turn("are you a bot?", "one custom action", r"Hello World"),
         Turn("I am feeling great", "no custom action", r"Great"),
         Turn("bye", "goodbye", r"Bye"),
-    ))
+    ), name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,18 +224,16 @@ async def drive(targets: list[str], make: Callable[[int, str], Conversation], co
             while True:
                 n = next(counter)
                 conversation = make(n, tag)
-                url = targets[n % len(targets)] + WEBHOOK
+                rest = RestConversation(targets[n % len(targets)], client_address(conversation.name),
+                                        conversation.sender)
                 for turn in conversation.turns:
                     if sent >= messages or time.perf_counter() > deadline:
                         return
                     sent += 1
-                    body: dict[str, Any] = {"sender": conversation.sender, "message": turn.text}
-                    if turn.metadata:
-                        body["metadata"] = turn.metadata
                     t0 = time.perf_counter()
                     ok, text = False, ""
                     try:
-                        reply = await client.post(url, json=body)
+                        reply = await rest.post(client, turn.text, turn.metadata)
                         ok = reply.status_code == 200
                         text = " ".join(m.get("text") or "" for m in reply.json()) if ok else reply.text[:200]
                     except (httpx.HTTPError, ValueError) as problem:
@@ -362,11 +364,11 @@ class Processes:
         for pid in children(process.pid):
             command = _cmdline(pid)
             self.orphans[pid] = command
-            if " run actions" in command:
+            if " -m frontdesk_rasa.action_server" in command:
                 roles["action server"] = pid
             elif command.endswith(" web") or " web " in command:
                 roles["web app"] = pid
-            elif " run " in command:
+            elif " -m frontdesk_rasa.rasa_server run " in command:
                 roles["rasa server"] = pid
         return roles
 
@@ -747,9 +749,10 @@ class Assistant:
     speedups: str = ""
 
 
-def profiled(argv: list[str], out: Path, speedups: bool = False) -> list[str]:
+def profiled(argv: list[str], out: Path, speedups: bool = False, module: str | None = None) -> list[str]:
+    """``rasa <argv>`` (``module``: ``python -m <module> <argv>``) through the profiling wrapper."""
     return [PYTHON, "-m", "frontdesk_rasa.profiling", "--out", str(out), *(["--speedups"] if speedups else []),
-            "--", *argv]
+            *(["--module", module] if module else []), "--", *argv]
 
 
 def run_stock(procs: Processes, size: Size, env: dict[str, str], reuse: bool, profile: bool,
@@ -856,10 +859,16 @@ def frontdesk_stack(procs: Processes, env: dict[str, str], workdir: Path, speedu
         "RASA_PORT": str(ports["rasa"]), "ACTION_SERVER_PORT": str(ports["actions"]),
         "FRONTDESK_WEB_PORT": str(ports["web"]),
         "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "FRONTDESK_DEV_MAILBOX": "0",
-        "CUSTOMER_TOKEN_SECRET": TOKEN_SECRET, "RASA_API_TOKEN": API_TOKEN,
+        # Development mode with this run's secrets, the same for every process (the second Rasa
+        # server and its action server too); client addresses from X-Forwarded-For.
+        **KEYS.environment(),
         # Every conversation of a benchmark is a new customer; the per-address limit would
         # otherwise hand the repeated demo addresses to a person after three resets an hour.
         "RESET_MAX_PER_EMAIL_PER_HOUR": "1000000",
+        # As many messages a second as the machine serves (a deployment's hour in a minute): the
+        # limits on everyone together, and on one address's mail in a day, would measure the
+        # limiter. The per-client limits stay: each conversation has an address of its own.
+        **load_test_limits(),
         "FRONTDESK_SPEEDUPS": "1" if speedups else "0",
     }
     try:
@@ -905,7 +914,7 @@ class ExtraRasa:
 def start_extra_rasa(procs: Processes, stack_env: dict[str, str], workdir: Path, name: str, speedups: bool,
                      model: Path) -> ExtraRasa:
     from frontdesk.launcher import rasa_server_args
-    from frontdesk.runtime import rasa_environment
+    from frontdesk.runtime import rasa_environment, rasa_process_environment
     from frontdesk.settings import Settings
 
     ports = {"rasa": free_port(), "actions": free_port()}
@@ -914,13 +923,14 @@ def start_extra_rasa(procs: Processes, stack_env: dict[str, str], workdir: Path,
     env.update(rasa_environment(settings, env))
     out = workdir / f"profile-{name}"
     out.mkdir(parents=True, exist_ok=True)
-    actions = procs.start(f"{name} actions", profiled(
-        ["run", "actions", "--actions", "actions", "--port", str(ports["actions"])], out / "actions"),
-        env, ROOT, workdir / f"{name}-actions.log")
-    # The same `rasa run` arguments as `frontdesk serve`'s Rasa server.
+    # The same entry points, arguments and environment as `frontdesk serve`'s servers (the action
+    # server's port and the shared secrets from the environment).
+    actions = procs.start(f"{name} actions", profiled([], out / "actions", module="frontdesk_rasa.action_server"),
+                          env, ROOT, workdir / f"{name}-actions.log")
     rasa_args = ["--model", str(model), "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"]
-    rasa = procs.start(f"{name} rasa", profiled(rasa_server_args(settings, rasa_args, API_TOKEN), out / "rasa",
-                                                speedups=speedups), env, ROOT, workdir / f"{name}-rasa.log")
+    rasa = procs.start(f"{name} rasa", profiled(rasa_server_args(settings, rasa_args), out / "rasa",
+                                                speedups=speedups, module="frontdesk_rasa.rasa_server"),
+                       {**env, **rasa_process_environment()}, ROOT, workdir / f"{name}-rasa.log")
     return ExtraRasa(f"http://127.0.0.1:{ports['rasa']}", rasa, actions, Profiler(rasa, out / "rasa"),
                      Profiler(actions, out / "actions"), workdir / name,
                      f"http://127.0.0.1:{ports['actions']}/health")

@@ -10,11 +10,13 @@ import frontdesk.agents
 import frontdesk.audit
 import frontdesk.billing
 import frontdesk.csat
+import frontdesk.customer_token
 import frontdesk.escalation
 import frontdesk.handoff
 import frontdesk.identity
 import frontdesk.outbox
 import frontdesk.password_reset
+import frontdesk.ratelimit
 import frontdesk.ticketing_sql
 import frontdesk.verification  # noqa: F401 - registers the tables on Base.metadata
 from frontdesk.schema import Base

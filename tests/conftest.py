@@ -1,26 +1,31 @@
-"""Shared fixtures: databases (SQLite and the local PostgreSQL), a real SMTP server, a clock."""
+"""Shared fixtures: databases (SQLite and the local PostgreSQL), a real SMTP server, a clock, and
+the running stack the end-to-end and security suites share (started once per configuration)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import create_engine, text
 
 from frontdesk.cli import main as frontdesk_cli
 from frontdesk.db import Database, dispose_engines
 from frontdesk.services import Services, build_services
 from frontdesk.settings import ResetPolicy, Settings, SmtpSettings
-from frontdesk_rasa.local_stack import free_port
+from tests.stack import PRODUCTION_SECRETS, Stack, running_stack
+from tests.support import SmtpSink, create_postgres_database, drop_postgres_database, free_port
 
-POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The CLI and services the tests call in-process read the environment: development, unless a
+    # test says otherwise (an unset FRONTDESK_ENV means production, which needs real secrets).
+    os.environ.setdefault("FRONTDESK_ENV", "development")
 
 
 @dataclass
@@ -36,26 +41,6 @@ class FakeClock:
         self.now += timedelta(**delta)
 
 
-@dataclass
-class SmtpSink:
-    host: str
-    port: int
-    messages: list[EmailMessage] = field(default_factory=list)
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-    def wait_for(self, count: int, timeout: float = 30.0) -> list[EmailMessage]:
-        import time
-
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(self.messages) >= count, f"expected {count} e-mails, got {len(self.messages)}"
-        return self.messages
-
-
 @pytest.fixture
 def smtp_sink() -> Iterator[SmtpSink]:
     sink = SmtpSink("127.0.0.1", free_port())
@@ -65,51 +50,43 @@ def smtp_sink() -> Iterator[SmtpSink]:
     controller.stop()
 
 
-def _postgres_available() -> bool:
-    try:
-        engine = create_engine(POSTGRES_ADMIN_URL, future=True)
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except Exception:
-        return False
+@pytest.fixture(scope="session")
+def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One database per backend migrated once per session (``frontdesk db upgrade``, the real
+    command); each test gets a copy, which takes milliseconds instead of the migrations' half
+    second. PostgreSQL's copy is a ``CREATE DATABASE … TEMPLATE``."""
+    templates: dict[str, str] = {}
+
+    def template(backend: str) -> str:
+        if backend not in templates:
+            if backend == "sqlite":
+                templates[backend] = _migrated(f"sqlite:///{tmp_path_factory.mktemp('template') / 'frontdesk.db'}")
+            else:
+                templates[backend] = _migrated(create_postgres_database(f"frontdesk_tpl_{uuid.uuid4().hex[:12]}"))
+            dispose_engines()  # a template must have no open connections to be copied
+        return templates[backend]
+
+    yield template  # type: ignore[misc]
+    if "postgresql" in templates:
+        drop_postgres_database(templates["postgresql"])
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, migrated_templates) -> Iterator[str]:
     """An empty, migrated database: a SQLite file, and a throw-away PostgreSQL database."""
+    template = migrated_templates(request.param)
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'frontdesk.db'}"
-        yield _migrated(url)
+        path = tmp_path / "frontdesk.db"
+        shutil.copyfile(template.removeprefix("sqlite:///"), path)
+        yield f"sqlite:///{path}"
         dispose_engines()
         return
-    url = create_postgres_database(f"frontdesk_test_{uuid.uuid4().hex[:12]}")
+    url = create_postgres_database(f"frontdesk_test_{uuid.uuid4().hex[:12]}", template=template.rsplit("/", 1)[1])
     try:
-        yield _migrated(url)
+        yield url
     finally:
         dispose_engines()
         drop_postgres_database(url)
-
-
-def create_postgres_database(name: str) -> str:
-    """A new, empty database on the local PostgreSQL server; returns its URL."""
-    if not _postgres_available():
-        pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 (it should be running on this machine)")
-    admin = create_engine(POSTGRES_ADMIN_URL, future=True, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return f"postgresql://postgres@127.0.0.1:5432/{name}"
-
-
-def drop_postgres_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin = create_engine(POSTGRES_ADMIN_URL, future=True, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _migrated(url: str) -> str:
@@ -135,6 +112,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def settings(database_url: str, smtp_sink: SmtpSink) -> Settings:
     return Settings(
+        env="development",
         database_url=database_url,
         public_url="http://reset.test",
         smtp=SmtpSettings(host=smtp_sink.host, port=smtp_sink.port),
@@ -155,3 +133,22 @@ def services(settings: Settings, clock: FakeClock) -> Services:
 @pytest.fixture
 def db(services: Services) -> Database:
     return services.db
+
+
+@pytest.fixture(scope="session", params=["embedded", pytest.param("postgres+redis", marks=pytest.mark.postgres)])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The embedded defaults in development (SQLite, in-memory lock store), then what production
+    runs (FRONTDESK_ENV=production and its secrets, PostgreSQL tracker store and app database,
+    Redis lock store)."""
+    workdir = tmp_path_factory.mktemp("e2e")
+    extra_env: dict[str, str] = {}
+    if request.param == "postgres+redis":
+        extra_env.update(PRODUCTION_SECRETS)
+        extra_env["FRONTDESK_DATABASE_URL"] = create_postgres_database(f"frontdesk_e2e_{workdir.name[-8:]}")
+        extra_env["FRONTDESK_REDIS_URL"] = "redis://127.0.0.1:6379/1"
+    try:
+        with running_stack(request.param, workdir, extra_env) as stack:
+            yield stack
+    finally:
+        if "FRONTDESK_DATABASE_URL" in extra_env:
+            drop_postgres_database(extra_env["FRONTDESK_DATABASE_URL"])

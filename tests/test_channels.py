@@ -1,44 +1,64 @@
+"""The channels' own logic, without a Rasa server: text checks, issued socket.io sessions (the
+room a socket joins is derived from a token only the server issues), and the metadata a message
+may carry into the tracker store."""
+
 from __future__ import annotations
 
 import warnings
 
 import pytest
 
-from frontdesk_rasa.channels import EMPTY, MAX_MESSAGE_CHARS, TOO_LONG, check_message
+from frontdesk.chat_sessions import ChatSessions
+from frontdesk.settings import Settings
+from frontdesk_rasa import channels
+from frontdesk_rasa.channels import EMPTY, MAX_MESSAGE_CHARS, SESSION_UNKNOWN, TOO_LONG, ChannelGate, check_text
+
+SECRET = "channel-test-secret-key-0123456789abcdef"
 
 
 @pytest.mark.parametrize(
-    ("sender", "text", "problem", "reply"),
+    ("text", "problem", "reply"),
     [
-        ("u1", "hello", None, None),
-        ("u1", "x" * MAX_MESSAGE_CHARS, None, None),
-        ("u1", "x" * (MAX_MESSAGE_CHARS + 1), None, TOO_LONG),
-        ("u1", "", None, EMPTY),
-        ("u1", "  \n ", None, EMPTY),
-        ("u1", None, None, EMPTY),
-        (None, "hello", "sender", None),
-        ("", "hello", "sender", None),
-        ("s" * 129, "hello", "sender", None),
-        (42, "hello", "sender", None),
-        ("a/b", "hello", "sender", None),  # ids travel in URLs: nothing that needs quoting
-        ("user 1", "hello", "sender", None),
-        ("U0AB_D0CD_1764235000.123456", "hello", None, None),  # a Slack thread conversation
-        ("e2e-billing-postgres+redis", "hello", None, None),
-        ("u1", ["hello"], "message", None),
+        ("hello", None, None),
+        ("x" * MAX_MESSAGE_CHARS, None, None),
+        ("x" * (MAX_MESSAGE_CHARS + 1), None, TOO_LONG),
+        ("", None, EMPTY),
+        ("  \n ", None, EMPTY),
+        (None, None, EMPTY),
+        (["hello"], "message", None),
+        (42, "message", None),
     ],
 )
-def test_check_message(sender, text, problem, reply):
-    found_problem, found_reply = check_message(sender, text)
+def test_check_text(text, problem, reply):
+    found_problem, found_reply = check_text(text)
     assert (found_problem is None) == (problem is None)
     if problem:
         assert problem in found_problem
     assert found_reply == reply
 
 
-async def test_socketio_sessions_join_their_room_even_when_enter_room_is_a_coroutine(monkeypatch):
-    """The trap: python-socketio >= 5.10 made ``enter_room`` a coroutine, which Rasa 3.6.21 never
-    awaits, so replies never reach the widget. The channel must await it (and still work with
-    the pinned 5.9, where it is a plain function)."""
+@pytest.fixture
+def gate(monkeypatch, tmp_path) -> ChannelGate:
+    settings = Settings(env="development", secret_key=SECRET, database_url=f"sqlite:///{tmp_path / 'fd.db'}")
+    built = ChannelGate.from_settings(settings)
+    monkeypatch.setattr(channels, "channel_gate", lambda: built)
+    return built
+
+
+def test_metadata_keeps_the_client_s_keys_but_never_our_namespace_or_the_token(gate):
+    stored = gate.metadata({"page": "/billing", "frontdesk_customer": {"customer_id": "AC-100001"},
+                            "frontdesk_client": "forged", "customer_token": "eyJ..."}, "rest-1", "client-key")
+    # No customer-token key is configured here: the token is refused, and never stored.
+    assert stored == {"page": "/billing", "frontdesk_customer": {"rejected": "not_configured"},
+                      "frontdesk_client": "client-key"}
+    assert gate.metadata("{not json", "rest-1", "k") == {"frontdesk_client": "k"}
+
+
+async def test_socketio_sessions_are_issued_and_join_the_derived_room(gate, monkeypatch):
+    """A socket joins the room of the conversation derived from a token the server issued; a
+    made-up session id gets a new token instead. The trap of python-socketio >= 5.10, where
+    ``enter_room`` is a coroutine Rasa 3.6.21 never awaits, is covered too (and the pinned 5.9,
+    where it is a plain function)."""
     from frontdesk_rasa.channels import PersistentSocketIOInput
 
     channel = PersistentSocketIOInput(session_persistence=True, user_message_evt="user_uttered",
@@ -62,23 +82,34 @@ async def test_socketio_sessions_join_their_room_even_when_enter_room_is_a_corou
     monkeypatch.setattr(sio, "enter_room", coroutine_enter_room)
     monkeypatch.setattr(sio, "emit", emit)
     handlers = sio.handlers["/"]
+    sessions = ChatSessions(SECRET)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # "coroutine ... was never awaited"
-        await handlers["session_request"]("sid-1", {"session_id": "widget-session-1"})
-    assert joined == [("sid-1", "widget-session-1")]
-    assert emitted == [("session_confirm", "widget-session-1", "sid-1")]
+        await handlers["session_request"]("sid-1", {"session_id": "widget-session-1"})  # made up: refused
+    [(event, token, room)] = emitted
+    assert (event, room) == ("session_confirm", "sid-1") and token != "widget-session-1"
+    conversation = sessions.conversation_id("socketio", token)
+    assert conversation is not None and joined == [("sid-1", conversation)]
 
+    # A reload sends the token back and gets the same conversation.
     monkeypatch.setattr(sio, "enter_room", lambda sid, room, namespace=None: joined.append((sid, room)))
-    await handlers["session_request"]("sid-2", {"session_id": "widget-session-2"})  # python-socketio 5.9
-    assert joined[-1] == ("sid-2", "widget-session-2")
+    await handlers["session_request"]("sid-2", {"session_id": token})  # python-socketio 5.9
+    assert joined[-1] == ("sid-2", conversation) and emitted[-1] == ("session_confirm", token, "sid-2")
+
+    # A REST token, a bare conversation id or a Slack-shaped id is not a socket.io session.
+    for forged in (sessions.issue("rest"), conversation, "U0AB_D0CD_1764235000.123456"):
+        await handlers["user_uttered"]("sid-3", {"session_id": forged, "message": "show my invoices"})
+        assert emitted[-1] == ("bot_uttered", {"text": SESSION_UNKNOWN}, "sid-3")
+    assert received == []
 
     # The widget's messages get the same checks as REST: a card number never reaches Rasa.
-    await handlers["user_uttered"]("sid-1", {"session_id": "widget-session-1", "message": "card 4111 1111 1111 1111",
+    await handlers["user_uttered"]("sid-1", {"session_id": token, "message": "card 4111 1111 1111 1111",
                                              "customData": "{not json"})
     [message] = received
-    assert message.text == "card [card number removed]" and message.metadata == {}
+    assert message.sender_id == conversation and message.text == "card [card number removed]"
+    assert set(message.metadata) == {"frontdesk_client"}
     assert emitted[-1][0] == "bot_uttered" and "removed the card number" in emitted[-1][1]["text"]
-    await handlers["user_uttered"]("sid-1", {"session_id": "widget-session-1", "message": "x" * 5000})
+    await handlers["user_uttered"]("sid-1", {"session_id": token, "message": "x" * 5000})
     assert len(received) == 1 and "too long" in emitted[-1][1]["text"]
 
 

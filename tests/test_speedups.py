@@ -158,7 +158,7 @@ def two_databases(request, tmp_path):
     if request.param == "sqlite":
         yield {"db": str(tmp_path / "ours.db")}, {"db": str(tmp_path / "rasas.db")}
         return
-    from tests.conftest import create_postgres_database, drop_postgres_database
+    from tests.support import create_postgres_database, drop_postgres_database
 
     urls = [create_postgres_database(f"frontdesk_speedups_{name}_{os.getpid()}") for name in ("ours", "rasas")]
     try:

@@ -239,7 +239,7 @@ async def test_database_down_gets_a_polite_answer(monkeypatch, tmp_path):
     from frontdesk.services import build_services
     from frontdesk.settings import Settings
 
-    broken = build_services(Settings(database_url="postgresql://nobody@127.0.0.1:1/none"))
+    broken = build_services(Settings(env="development", database_url="postgresql://nobody@127.0.0.1:1/none"))
     monkeypatch.setattr("actions.password_reset.get_services", lambda: broken)
     monkeypatch.setattr("actions.handoff.get_services", lambda: broken)
     dispatcher, events = await run(
@@ -251,14 +251,16 @@ async def test_database_down_gets_a_polite_answer(monkeypatch, tmp_path):
 
 @pytest.fixture
 def signing_site(live_services, monkeypatch):
-    """The support site signs tokens with a shared secret the bot is configured with."""
-    from frontdesk.customer_token import CustomerBinding, CustomerTokenVerifier
+    """The support site signs tokens with a shared secret the bot is configured with; the chat
+    channel turns them into attestations (what the action server gets)."""
+    from frontdesk.customer_token import CustomerAttestations, CustomerBinding, CustomerTokenVerifier
     from frontdesk.settings import CustomerTokenSettings
 
-    verifier = CustomerTokenVerifier(CustomerTokenSettings(secret="k" * 40))
-    binding = CustomerBinding(verifier, live_services.identity, live_services.audit)
+    verifier = CustomerTokenVerifier(CustomerTokenSettings(secret="k" * 40, issuer="site", audience="chat"))
+    attestations = CustomerAttestations(verifier, None, live_services.settings.secret_key)
+    binding = CustomerBinding(attestations, live_services.identity, live_services.audit)
     monkeypatch.setattr(live_services, "customer_binding", binding)
-    return verifier
+    return lambda account_id, conversation="conv-session": attestations.attest(verifier.mint(account_id), conversation)
 
 
 def session_tracker(metadata: Any) -> Tracker:
@@ -266,14 +268,24 @@ def session_tracker(metadata: Any) -> Tracker:
 
 
 async def test_a_signed_token_binds_the_session_to_the_customer(signing_site):
-    _, events = await run(ActionSessionStart(), session_tracker({"customer_token": signing_site.mint("AC-100002")}))
+    _, events = await run(ActionSessionStart(), session_tracker({"frontdesk_customer": signing_site("AC-100002")}))
     assert names(events) == [("session_started", None), ("slot", "customer_id"), ("action", "action_listen")]
     assert events[1]["value"] == "AC-100002"
 
 
-@pytest.mark.parametrize("metadata", [None, {}, {"customer_token": "forged"}, "junk", {"customer_token": 42}])
-async def test_without_a_valid_token_the_session_stays_anonymous(signing_site, metadata):
+@pytest.mark.parametrize("metadata", [
+    None, {}, "junk", {"customer_token": "forged"}, {"frontdesk_customer": "forged"},
+    {"frontdesk_customer": {"customer_id": "AC-100002", "jti": "j", "expires": 4102444800, "mac": "0" * 64}},
+    {"frontdesk_customer": {"rejected": "bad_signature"}},
+])
+async def test_without_a_valid_attestation_the_session_stays_anonymous(signing_site, metadata):
     _, events = await run(ActionSessionStart(), session_tracker(metadata))
+    assert names(events) == [("session_started", None), ("action", "action_listen")]
+
+
+async def test_an_attestation_made_for_another_conversation_binds_nothing(signing_site):
+    moved = {"frontdesk_customer": signing_site("AC-100002", "conv-victim")}
+    _, events = await run(ActionSessionStart(), session_tracker(moved))
     assert names(events) == [("session_started", None), ("action", "action_listen")]
 
 

@@ -15,8 +15,7 @@ from sqlalchemy import text
 
 from frontdesk.customer_token import CustomerTokenVerifier
 from frontdesk.db import Database
-from frontdesk.settings import CustomerTokenSettings
-from tests.e2e.conftest import CUSTOMER_TOKEN_SECRET, Stack
+from tests.stack import Stack, customer_token_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -45,12 +44,12 @@ def test_an_anonymous_customer_verifies_by_email_code_and_gets_their_invoice(sta
     refused = " ".join(stack.texts(me, "please send me invoice INV-2026-0305"))
     assert "can't find INV-2026-0305 on your account" in refused
     assert rows(stack, "SELECT id FROM audit_records WHERE conversation_id = :c AND decision = "
-                "'billing.access_denied'", c=me)
+                "'billing.access_denied'", c=stack.conversation(me))
 
     # A card number is removed before NLU, the tracker store or a ticket could keep it.
     warned = stack.texts(me, "can you charge my new card 4111 1111 1111 1111 instead")
     assert "removed the card number" in warned[0]
-    stored = rows(stack, "SELECT data FROM events WHERE sender_id = :c", c=me)
+    stored = rows(stack, "SELECT data FROM events WHERE sender_id = :c", c=stack.conversation(me))
     assert stored and not any("4111 1111 1111 1111" in r.data for r in stored)
     assert mails_before + 1 == len(stack.smtp.messages)
 
@@ -68,8 +67,8 @@ def test_unknown_addresses_and_expired_tokens_get_no_billing_details(stack: Stac
     assert "doesn't match" in " ".join(stack.texts(stranger, "123456"))
 
     # The support site's token expired an hour ago: the customer is asked to verify instead.
-    old = CustomerTokenVerifier(CustomerTokenSettings(secret=CUSTOMER_TOKEN_SECRET),
-                                clock=lambda: time.time() - 3600).mint("AC-100001", ttl_seconds=600)
+    old = CustomerTokenVerifier(customer_token_settings(), clock=lambda: time.time() - 3600).mint(
+        "AC-100001", ttl_seconds=600)
     expired = stack.texts(f"e2e-billing-expired-{stack.backend}", "when does my plan renew?",
                           metadata={"customer_token": old})
     assert "check it's you" in " ".join(expired)
@@ -83,7 +82,8 @@ def test_a_signed_in_customer_is_answered_and_a_pricing_question_goes_to_sales(s
     handed = " ".join(stack.texts(me, "do you offer a discount for nonprofits on the business plan?"))
     assert "Your reference is HO-" in handed
     deadline = time.monotonic() + 30  # the ticket outbox delivers within a second or two
-    while not (tickets := rows(stack, "SELECT queue, labels FROM tickets WHERE conversation_id = :c", c=me)):
+    while not (tickets := rows(stack, "SELECT queue, labels FROM tickets WHERE conversation_id = :c",
+                               c=stack.reference(me))):
         assert time.monotonic() < deadline, "no ticket"
         time.sleep(0.5)
     [ticket] = tickets

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from frontdesk.db import Database
-from tests.e2e.conftest import Stack
+from tests.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -39,7 +39,7 @@ def test_two_unclear_messages_hand_off_to_one_ready_ticket(stack: Stack):
 
     [ticket] = wait_for(stack, "SELECT t.id, t.queue, t.priority, t.transcript, t.summary, t.suggested_reply, "
                         "t.labels, t.customer_id, t.profile FROM tickets t WHERE t.conversation_id = :c",
-                        {"c": "e2e-unclear"})
+                        {"c": stack.reference("e2e-unclear")})
     assert ticket.queue == "general"
     # The verified customer's CRM profile rides on the ticket; a VIP tier raises the priority.
     assert ticket.customer_id == "AC-100001"
@@ -55,19 +55,26 @@ def test_two_unclear_messages_hand_off_to_one_ready_ticket(stack: Stack):
     # Paused: the bot stays silent, and the message lands on the ticket instead.
     assert stack.say("e2e-unclear", "hello? is anyone there") == []
     comments = wait_for(stack, "SELECT body FROM ticket_comments WHERE ticket_id = :t", {"t": ticket.id})
-    assert [c.body for c in comments] == ["Customer (waiting for an agent): hello? is anyone there"]
+    # Each comment carries its idempotency reference (a retried delivery adds nothing).
+    assert [c.body.split("\n\n[frontdesk ref")[0] for c in comments] == [
+        "Customer (waiting for an agent): hello? is anyone there"]
     with Database(stack.database_url).transaction() as session:
-        count = session.execute(text("SELECT count(*) FROM tickets WHERE conversation_id = 'e2e-unclear'"))
+        count = session.execute(text("SELECT count(*) FROM tickets WHERE conversation_id = :c"),
+                                {"c": stack.reference("e2e-unclear")})
         assert count.scalar_one() == 1
+    # Tickets name the conversation by an opaque reference: its id is not a thing agents see.
+    assert stack.conversation("e2e-unclear") not in ticket.transcript + ticket.summary
 
 
 def test_a_refund_goes_to_a_person_even_when_the_bot_is_sure(stack: Stack):
     replies = stack.texts("e2e-refund", "I want a refund")
     assert any("Your reference is HO-" in t for t in replies), replies
     [audit] = wait_for(stack, "SELECT intent, confidence, reason FROM audit_records "
-                       "WHERE conversation_id = 'e2e-refund' AND decision = 'handoff.created'", {})
+                       "WHERE conversation_id = :c AND decision = 'handoff.created'",
+                       {"c": stack.conversation("e2e-refund")})
     assert audit.intent == "request_refund" and audit.confidence >= 0.9
-    [ticket] = wait_for(stack, "SELECT queue, labels FROM tickets WHERE conversation_id = 'e2e-refund'", {})
+    [ticket] = wait_for(stack, "SELECT queue, labels FROM tickets WHERE conversation_id = :c",
+                        {"c": stack.reference("e2e-refund")})
     assert ticket.queue == "billing_refunds" and "category:refund" in json.loads(ticket.labels)
 
 
@@ -75,8 +82,9 @@ def test_the_customer_cannot_bind_themselves_by_typing_an_id(stack: Stack):
     """Only a verified token binds a customer: a forged button payload or a bad token does not."""
     stack.say("e2e-forged", "/request_human{\"customer_id\": \"AC-100002\"}",
               metadata={"customer_token": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJBQy0xMDAwMDIifQ."})
-    [ticket] = wait_for(stack, "SELECT customer_id, profile FROM tickets WHERE conversation_id = 'e2e-forged'", {})
+    [ticket] = wait_for(stack, "SELECT customer_id, profile FROM tickets WHERE conversation_id = :c",
+                        {"c": stack.reference("e2e-forged")})
     assert ticket.customer_id is None and json.loads(ticket.profile) == {}
-    [audit] = wait_for(stack, "SELECT reason FROM audit_records WHERE conversation_id = 'e2e-forged' "
-                       "AND decision = 'customer.token_rejected'", {})
+    [audit] = wait_for(stack, "SELECT reason FROM audit_records WHERE conversation_id = :c "
+                       "AND decision = 'customer.token_rejected'", {"c": stack.conversation("e2e-forged")})
     assert audit.reason == "malformed"

@@ -11,7 +11,7 @@ import shutil
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from tests.e2e.conftest import ROOT, Stack, WidgetCustomer, issue_token
+from tests.stack import ROOT, Stack, WidgetCustomer, issue_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from frontdesk.db import Database
 from frontdesk.identity import SqlIdentityProvider
-from tests.e2e.conftest import Stack, frontdesk
+from tests.stack import Stack, frontdesk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -64,11 +64,11 @@ def test_password_reset_conversation_end_to_end(stack: Stack):
     db = Database(stack.database_url)
     with db.transaction() as session:
         assert SqlIdentityProvider().check_password(session, "AC-100001", NEW_PASSWORD)
+        known_id = {"c": stack.conversation("e2e-known")}
         audit = session.execute(
             text("SELECT decision, intent, confidence, action, model_id FROM audit_records "
-                 "WHERE conversation_id = 'e2e-known'")
-        ).all()
-        tracked = session.execute(text("SELECT count(*) FROM events WHERE sender_id = 'e2e-known'")).scalar_one()
+                 "WHERE conversation_id = :c"), known_id).all()
+        tracked = session.execute(text("SELECT count(*) FROM events WHERE sender_id = :c"), known_id).scalar_one()
     assert [row.decision for row in audit] == ["password_reset.queued"]
     assert audit[0].intent == "inform_email" and audit[0].confidence > 0.5
     assert audit[0].action == "action_request_password_reset" and audit[0].model_id
@@ -114,15 +114,18 @@ def test_an_expired_link_is_refused(stack: Stack):
 
 def test_bad_requests_get_clear_answers(stack: Stack):
     url = f"{stack.rasa_url}/webhooks/rest/webhook"
-    for body in (b"{not json", b"[1, 2]", b'{"message": "hi"}', b'{"sender": "", "message": "hi"}',
-                 b'{"sender": "x", "message": 42}', b'{"sender": "x", "message": "hi", "metadata": "token"}',
-                 b'{"sender": "x", "message": "hi", "metadata": {"k": "' + b"v" * 9000 + b'"}}'):
+    empty = stack.post("e2e-bad", "   ")  # opens the conversation: the reply carries its token
+    assert empty.status_code == 200 and "empty" in empty.json()[0]["text"]
+    token = stack.sessions["e2e-bad"].encode()
+    for body in (b"{not json", b"[1, 2]", b'{"sender": "' + token + b'", "message": 42}',
+                 b'{"sender": "' + token + b'", "message": "hi", "metadata": "token"}',
+                 b'{"sender": "' + token + b'", "message": "hi", "metadata": {"k": "' + b"v" * 9000 + b'"}}'):
         refused = httpx.post(url, content=body, timeout=30)
         assert refused.status_code == 400 and "error" in refused.json(), body
-    empty = httpx.post(url, json={"sender": "e2e-bad", "message": "   "}, timeout=30)
-    assert empty.status_code == 200 and "empty" in empty.json()[0]["text"]
-    huge = httpx.post(url, json={"sender": "e2e-bad", "message": "password " * 20000}, timeout=30)
+    huge = stack.post("e2e-bad", "password " * 300)
     assert huge.status_code == 200 and "too long" in huge.json()[0]["text"]
+    # A body far beyond any message is refused by the server before it is parsed.
+    assert httpx.post(url, content=b'{"message": "' + b"x" * 1_000_000 + b'"}', timeout=30).status_code == 413
     # The conversation goes on normally afterwards.
     assert any("email address" in t for t in stack.texts("e2e-bad", "I forgot my password"))
     assert httpx.get(f"{stack.web_url}/reset-password?token=nonsense").status_code == 400

@@ -15,7 +15,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.conftest import SLACK_SIGNING_SECRET, Stack, issue_token
+from tests.stack import SLACK_SIGNING_SECRET, Stack, issue_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 

@@ -5,6 +5,7 @@ A screenshot is saved under reports/screenshots/ as a test artifact."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from urllib.parse import urlsplit
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from tests.e2e.conftest import ROOT, Stack, issue_token
+from tests.stack import ROOT, Stack, issue_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -85,12 +86,22 @@ async def test_a_customer_chats_in_the_widget_resets_a_password_and_gets_an_agen
 
 
 async def test_a_signed_in_customer_is_recognised_by_the_widget(stack: Stack):
+    """In development the demo sign-in plays the support site; in production the site itself
+    renders the page with its signed token, which the init script below does."""
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM)
         page = await browser.new_page()
         try:
-            await page.goto(f"{stack.web_url}/widget?demo_customer=AC-100002")
-            await expect(page.locator(".who")).to_contain_text("Signed in (demo) as AC-100002")
+            if stack.production:
+                token = json.dumps(stack.customer_token("AC-100002"))
+                await page.add_init_script(f"""document.addEventListener("DOMContentLoaded", () => {{
+                    const config = document.getElementById("frontdesk-widget-config");
+                    config.textContent = JSON.stringify({{...JSON.parse(config.textContent), customerToken: {token}}});
+                }});""")
+                await page.goto(f"{stack.web_url}/widget")
+            else:
+                await page.goto(f"{stack.web_url}/widget?demo_customer=AC-100002")
+                await expect(page.locator(".who")).to_contain_text("Signed in (demo) as AC-100002")
             await page.click(".rw-launcher")
             await expect(page.locator(".rw-response").first).to_be_visible(timeout=20_000)
             await send(page, "how many seats are we paying for?")

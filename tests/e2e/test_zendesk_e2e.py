@@ -6,6 +6,7 @@ customer writes while waiting follows it as comments."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -13,9 +14,9 @@ import pytest
 from sqlalchemy import text
 
 from frontdesk.db import Database
-from tests.conftest import create_postgres_database, drop_postgres_database
-from tests.e2e.conftest import Stack, running_stack
+from tests.stack import Stack, running_stack
 from tests.standins.zendesk import ZendeskStandIn
+from tests.support import create_postgres_database, drop_postgres_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.postgres]
 
@@ -49,7 +50,7 @@ def handoff_row(stack: Stack, conversation: str):
         return session.execute(text(
             "SELECT h.ticket_reference, o.attempts, o.last_error FROM handoffs h "
             "JOIN ticket_outbox o ON o.handoff_id = h.id AND o.operation = 'create' "
-            "WHERE h.conversation_id = :c"), {"c": conversation}).one()
+            "WHERE h.conversation_id = :c"), {"c": stack.conversation(conversation)}).one()
 
 
 def test_a_handoff_during_a_zendesk_outage_reaches_zendesk_once_when_it_recovers(zendesk_stack):
@@ -78,12 +79,15 @@ def test_a_handoff_during_a_zendesk_outage_reaches_zendesk_once_when_it_recovers
             break
         time.sleep(0.5)
     [ticket] = tickets  # exactly one, despite the retries
-    assert ticket["external_id"] == f"{conversation}:1"
+    # Zendesk knows the conversation by its opaque reference only, never by its id.
+    assert ticket["external_id"] == f"{stack.reference(conversation)}:1"
+    assert stack.conversation(conversation) not in json.dumps(ticket)
     assert ticket["priority"] == "high"  # normal for a refund, one step up for an enterprise plan
     assert ticket["group_id"] == GROUPS["billing_refunds"]
     assert {"intent:request_refund", "category:refund", "channel:rest"} <= set(ticket["tags"])
     fields = {f["id"]: f["value"] for f in ticket["custom_fields"]}
-    assert fields[FIELDS["queue"]] == "billing_refunds" and fields[FIELDS["conversation_id"]] == conversation
+    assert fields[FIELDS["queue"]] == "billing_refunds"
+    assert fields[FIELDS["conversation_id"]] == stack.reference(conversation)
     assert "refund" in fields[FIELDS["summary"]] and fields[FIELDS["suggested_reply"]].startswith("Hi,")
     note, waiting = ticket["comments"]
     assert note["public"] is False and waiting["public"] is False
@@ -99,20 +103,22 @@ def test_a_ticket_solved_in_zendesk_hands_the_conversation_back_to_the_bot(zende
     replies = stack.texts(conversation, "can I talk to a human please")
     assert any("Your reference is HO-" in r for r in replies), replies
     deadline = time.monotonic() + 30
-    while not any(t["external_id"] == f"{conversation}:1" for t in zendesk.tickets.values()):
+    key = f"{stack.reference(conversation)}:1"
+    while not any(t["external_id"] == key for t in zendesk.tickets.values()):
         assert time.monotonic() < deadline, "the ticket never reached Zendesk"
         time.sleep(0.5)
-    [ticket] = [t for t in zendesk.tickets.values() if t["external_id"] == f"{conversation}:1"]
+    [ticket] = [t for t in zendesk.tickets.values() if t["external_id"] == key]
     ticket["status"] = "solved"  # an agent solves it in Zendesk's own UI
 
     deadline = time.monotonic() + 30
     while True:
         with Database(stack.database_url).transaction() as session:
             status, closed_by = session.execute(text(
-                "SELECT status, closed_by FROM handoffs WHERE conversation_id = :c"), {"c": conversation}).one()
+                "SELECT status, closed_by FROM handoffs WHERE conversation_id = :c"),
+                {"c": stack.conversation(conversation)}).one()
             events = session.execute(text(
                 "SELECT type_name, action_name FROM events WHERE sender_id = :c ORDER BY id"),
-                {"c": conversation}).all()
+                {"c": stack.conversation(conversation)}).all()
         if status == "closed" or time.monotonic() > deadline:
             break
         time.sleep(0.5)

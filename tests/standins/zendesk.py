@@ -4,12 +4,15 @@ A real HTTP server (HTTP/1.1, keep-alive) on 127.0.0.1, so the adapter's whole s
 header, JSON, connection pool, timeouts -- is exercised, not a mocked transport. Implemented:
 
     GET  /api/v2/tickets.json[?external_id=...]   list tickets (filtered by exact external id)
-    POST /api/v2/tickets.json                     create  -> 201 {"ticket": {...}}
+    POST /api/v2/tickets.json                     create  -> 201 {"ticket": {...}}; honours the
+                                                  Idempotency-Key header (see ``_create``)
     GET  /api/v2/tickets/{id}.json                show    -> 200 {"ticket": {...}} | 404
     PUT  /api/v2/tickets/{id}.json                update (comment, status, priority) -> 200
+    GET  /api/v2/tickets/{id}/comments[.json]     list comments (sort_order, page, per_page)
 
 Shapes follow Zendesk's documentation. Faults for tests: ``rate_limit_next``, ``fail_next``,
-and ``stop()``/``start()`` (an outage on the same port; the tickets survive it).
+``lose_next_responses`` (the request is applied, the answer never arrives) and
+``stop()``/``start()`` (an outage on the same port; the tickets survive it).
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ import base64
 import binascii
 import contextlib
 import copy
+import html
 import json
 import re
 import socket
 import threading
+import time
 from datetime import datetime, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,8 +38,13 @@ STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
 API_USER_ID = 9001  # the user the API token belongs to: requester and author of what it creates
 
 _TICKET_PATH = re.compile(r"/api/v2/tickets/([0-9]+)\.json")
+_COMMENTS_PATH = re.compile(r"/api/v2/tickets/([0-9]+)/comments(?:\.json)?")
+IDEMPOTENCY_TTL_SECONDS = 2 * 60 * 60  # Zendesk keeps an idempotency key for two hours
+MAX_PER_PAGE = 100
 
 Reply = tuple[int, dict[str, Any], dict[str, str]]
+# A reply with this status is not sent: the connection is closed instead (a lost response).
+DROP_CONNECTION = 0
 
 
 def _now() -> str:
@@ -98,8 +108,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         status, payload, headers = self.server.standin.dispatch(
-            method, self.path, self.headers.get("Authorization"), body
+            method, self.path, self.headers.get("Authorization"), body, self.headers.get("Idempotency-Key")
         )
+        if status == DROP_CONNECTION:
+            self.close_connection = True  # applied, but the client never hears back
+            return
         data = json.dumps(payload).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -124,6 +137,9 @@ class ZendeskStandIn:
         self._next_ticket_id = first_id
         self._next_comment_id = 1
         self._faults: list[Reply] = []
+        self._responses_to_lose: list[str | None] = []  # one entry per answer to lose: its method, or any
+        # Idempotency-Key -> (parsed request body, the reply, when it was stored)
+        self._idempotent: dict[str, tuple[Any, Reply, float]] = {}
         self._lock = threading.Lock()
         self._lifecycle = threading.Lock()
         self._server: _Server | None = None
@@ -189,32 +205,55 @@ class ZendeskStandIn:
         with self._lock:
             self._faults.extend([reply] * n)
 
+    def lose_next_responses(self, n: int, method: str | None = None) -> None:
+        """The next ``n`` requests (with ``method``, if given) are applied, then the connection
+        closes without an answer: what a client sees when a response is lost on the way back."""
+        with self._lock:
+            self._responses_to_lose.extend([method] * n)
+
     # -- the API --------------------------------------------------------------------------------
 
-    def dispatch(self, method: str, target: str, authorization: str | None, body: bytes) -> Reply:
+    def dispatch(
+        self, method: str, target: str, authorization: str | None, body: bytes, idempotency_key: str | None = None
+    ) -> Reply:
         with self._lock:
             self.requests.append((method, target))
             if self._faults:
                 return self._faults.pop(0)
-            if not self._authorized(authorization):
-                return 401, {"error": "Couldn't authenticate you"}, {"WWW-Authenticate": 'Basic realm="Web Password"'}
-            parts = urlsplit(target)
-            query = parse_qs(parts.query)
-            if parts.path == "/api/v2/tickets.json":
-                if method == "GET":
-                    return self._list(query.get("external_id", [None])[0])
-                if method == "POST":
-                    return self._create(body)
-            match = _TICKET_PATH.fullmatch(parts.path)
-            if match:
-                ticket = self.tickets.get(int(match.group(1)))
-                if ticket is None:
-                    return 404, {"error": "RecordNotFound", "description": "Not found"}, {}
-                if method == "GET":
-                    return 200, {"ticket": self._public(ticket)}, {}
-                if method == "PUT":
-                    return self._update(ticket, body)
-            return 404, {"error": "InvalidEndpoint", "description": "Not found"}, {}
+            reply = self._route(method, target, authorization, body, idempotency_key)
+            if self._responses_to_lose and self._responses_to_lose[0] in (None, method):
+                self._responses_to_lose.pop(0)
+                return DROP_CONNECTION, {}, {}
+            return reply
+
+    def _route(
+        self, method: str, target: str, authorization: str | None, body: bytes, idempotency_key: str | None
+    ) -> Reply:
+        if not self._authorized(authorization):
+            return 401, {"error": "Couldn't authenticate you"}, {"WWW-Authenticate": 'Basic realm="Web Password"'}
+        parts = urlsplit(target)
+        query = parse_qs(parts.query)
+        if parts.path == "/api/v2/tickets.json":
+            if method == "GET":
+                return self._list(query.get("external_id", [None])[0])
+            if method == "POST":
+                return self._idempotent_create(body, idempotency_key)
+        match = _COMMENTS_PATH.fullmatch(parts.path)
+        if match and method == "GET":
+            ticket = self.tickets.get(int(match.group(1)))
+            if ticket is None:
+                return 404, {"error": "RecordNotFound", "description": "Not found"}, {}
+            return self._list_comments(ticket, query)
+        match = _TICKET_PATH.fullmatch(parts.path)
+        if match:
+            ticket = self.tickets.get(int(match.group(1)))
+            if ticket is None:
+                return 404, {"error": "RecordNotFound", "description": "Not found"}, {}
+            if method == "GET":
+                return 200, {"ticket": self._public(ticket)}, {}
+            if method == "PUT":
+                return self._update(ticket, body)
+        return 404, {"error": "InvalidEndpoint", "description": "Not found"}, {}
 
     def _authorized(self, authorization: str | None) -> bool:
         scheme, _, credentials = (authorization or "").partition(" ")
@@ -233,6 +272,57 @@ class ZendeskStandIn:
             if external_id is None or ticket["external_id"] == external_id
         ]
         return 200, {"tickets": tickets, "next_page": None, "previous_page": None, "count": len(tickets)}, {}
+
+    def _idempotent_create(self, body: bytes, key: str | None) -> Reply:
+        """Zendesk's documented idempotency for ticket creation: a key seen in the last two hours
+        with the same request replays the original answer (``x-idempotency-lookup: hit``); with
+        different parameters it is refused (400); a new key creates (``miss``). Only successful
+        creates are remembered here, so a refused request can be corrected and sent again."""
+        if key is None:
+            return self._create(body)
+        try:
+            request = json.loads(body or b"null")
+        except ValueError:
+            request = body
+        now = time.monotonic()
+        stored = self._idempotent.get(key)
+        if stored is not None and now - stored[2] < IDEMPOTENCY_TTL_SECONDS:
+            if stored[0] != request:
+                return 400, {"error": "IdempotentRequestError",
+                             "description": "Request parameters don't match the given idempotency key"}, {}
+            status, payload, headers = stored[1]
+            return status, copy.deepcopy(payload), {**headers, "x-idempotency-lookup": "hit"}
+        status, payload, headers = self._create(body)
+        if status < 300:
+            self._idempotent[key] = (request, (status, copy.deepcopy(payload), headers), now)
+        return status, payload, {**headers, "x-idempotency-lookup": "miss"}
+
+    def _list_comments(self, ticket: dict[str, Any], query: dict[str, list[str]]) -> Reply:
+        """List Comments: oldest first unless ``sort_order=desc``; offset pagination."""
+        sort_order = query.get("sort_order", ["asc"])[0]
+        if sort_order not in ("asc", "desc"):
+            return 400, {"error": "InvalidPaginationParameter", "description": "sort_order must be asc or desc"}, {}
+        try:
+            page = max(int(query.get("page", ["1"])[0]), 1)
+            per_page = min(max(int(query.get("per_page", [str(MAX_PER_PAGE)])[0]), 1), MAX_PER_PAGE)
+        except ValueError:
+            return 400, {"error": "InvalidPaginationParameter", "description": "page and per_page are numbers"}, {}
+        comments = list(ticket["comments"])
+        if sort_order == "desc":
+            comments.reverse()
+        start = (page - 1) * per_page
+        selected = comments[start : start + per_page]
+
+        def page_url(number: int) -> str:
+            return (f"{self.url}/api/v2/tickets/{ticket['id']}/comments.json"
+                    f"?page={number}&per_page={per_page}&sort_order={sort_order}")
+
+        return 200, {
+            "comments": copy.deepcopy(selected),
+            "next_page": page_url(page + 1) if start + per_page < len(comments) else None,
+            "previous_page": page_url(page - 1) if page > 1 else None,
+            "count": len(comments),
+        }, {}
 
     def _create(self, body: bytes) -> Reply:
         fields = self._ticket_param(body)
@@ -314,12 +404,19 @@ class ZendeskStandIn:
     def _comment(self, comment: dict[str, Any], now: str) -> dict[str, Any]:
         comment_id = self._next_comment_id
         self._next_comment_id += 1
+        body = str(comment["body"])
         return {
             "id": comment_id,
             "type": "Comment",
             "author_id": API_USER_ID,
-            "body": comment["body"],
+            "body": body,
+            "html_body": "".join(f"<p>{html.escape(line)}</p>" for line in body.split("\n") if line.strip()),
+            "plain_body": body,
             "public": bool(comment.get("public", True)),  # Zendesk's default is public
+            "attachments": [],
+            "audit_id": comment_id,
+            "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}},
+            "metadata": {"system": {}, "custom": {}},
             "created_at": now,
         }
 

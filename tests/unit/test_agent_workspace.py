@@ -5,14 +5,16 @@ tests use the real Rasa server)."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from frontdesk.agent_workspace import WorkspaceError
 from frontdesk.agents import ApiTokenRow
+from frontdesk.audit import DecisionContext
 from frontdesk.conversations import ConversationUnavailable, TranscriptTurn, turns_from_events
 from frontdesk.csat import parse_rating
 from frontdesk.handoff import HandoffRow
 from frontdesk.kpi import kpi_report
+from frontdesk.ticketing_sql import TicketRow
 from tests.unit.test_handoff import hand_off, request
 
 
@@ -99,6 +101,40 @@ def test_closing_while_the_assistant_is_down_changes_nothing(services, workspace
     workspace.close(reference, sam)  # the agent retries
     with services.db.transaction() as session:
         assert session.execute(select(HandoffRow.status)).scalar_one() == "closed"
+
+
+def test_an_email_follow_up_is_answered_by_email_not_in_the_chat(services, workspace):
+    for conversation, email in (("sso-chat", "margaret.hamilton@example.net"),
+                                ("locked-chat", "edsger.dijkstra@example.com")):
+        with services.db.transaction() as session:
+            services.password_reset.request_password_reset(session, email, DecisionContext(conversation))
+    listed = {h["reference"]: h for h in workspace.open_handoffs("security")}
+    assert {h["channel"] for h in listed.values()} == {"email"}
+    sso, _ = sorted(listed)  # the first request: the SSO account
+    sam, _ = principal(services, "Sam")
+
+    with pytest.raises(WorkspaceError) as refused:
+        workspace.reply(sso, sam, "Hi, Sam here")
+    assert refused.value.status == 409 and "e-mail" in str(refused.value)
+    assert workspace.conversations.sent == []
+    workspace.note(sso, sam, "Wrote to the owner from the support mailbox")  # notes still go on the ticket
+    workspace.close(sso, sam)
+    # Solved in the ticketing system: closed here too, and the chat is still not touched.
+    services.ticket_outbox.dispatch_due(services.db)
+    backend = services.ticket_outbox.backend
+    with services.db.transaction() as session:
+        locked_ticket = session.execute(
+            select(HandoffRow.ticket_external_id).where(HandoffRow.conversation_id == "locked-chat")).scalar_one()
+        session.execute(update(TicketRow).where(TicketRow.id == int(locked_ticket)).values(status="solved"))
+    assert workspace.sync_finished_tickets(backend) == 1
+
+    assert workspace.conversations.resumed == [] and workspace.conversations.sent == []
+    with services.db.transaction() as session:
+        statuses = {r.conversation_id: r.status for r in session.execute(select(HandoffRow)).scalars()}
+        sso_ticket = session.execute(select(TicketRow).where(
+            TicketRow.conversation_id == services.handoff.references("sso-chat"))).scalar_one()
+        assert statuses == {"sso-chat": "closed", "locked-chat": "closed"}
+        assert sso_ticket.status == "solved"  # the close went to the ticket
 
 
 def test_the_agent_sees_a_redacted_live_transcript_and_sorted_queue(services, workspace):

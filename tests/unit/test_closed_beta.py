@@ -9,11 +9,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from frontdesk.audit import AuditRow
+from frontdesk.chat_sessions import ChatSessions
 from frontdesk.db import Database
 from frontdesk.demo_data import decline_code, synthetic_customers
 from frontdesk.handoff import HandoffRow
 from frontdesk.handoff_policy import HandoffPolicy
 from frontdesk_rasa.closed_beta import MONTHLY_MIX, NEEDS, Phrasebook, judge, month_of_contacts, summarise, typo
+from frontdesk_rasa.local_stack import StackKeys, client_address
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = HandoffPolicy.load(ROOT / "handoff.yml")
@@ -61,11 +63,18 @@ def _record(db: Database, conversation: str, decision: str, at: datetime) -> Non
         session.add(AuditRow(conversation_id=conversation, decision=decision, recorded_at=at, details="{}"))
 
 
-def _handoff(db: Database, conversation: str, queue: str, at: datetime) -> None:
+def _handoff(db: Database, conversation: str, queue: str, at: datetime, channel: str = "rest") -> None:
     with db.transaction() as session:
-        session.add(HandoffRow(idempotency_key=f"k-{conversation}", conversation_id=conversation, channel="rest",
-                               reason="mandatory", queue=queue, priority="normal", created_at=at,
+        session.add(HandoffRow(idempotency_key=f"k-{conversation}-{channel}", conversation_id=conversation,
+                               channel=channel, reason="mandatory", queue=queue, priority="normal", created_at=at,
                                first_response_due=at + timedelta(hours=2), draft="{}"))
+
+
+def test_each_contact_writes_from_an_address_of_its_own():
+    contacts = month_of_contacts(1200, synthetic_customers(1000))
+    addresses = {c.address for c in contacts}
+    assert len(addresses) == 1200 and all(a.startswith("10.") for a in addresses)
+    assert client_address("bench-frontdesk-c8-3") == client_address("bench-frontdesk-c8-3")
 
 
 def test_outcomes_are_judged_from_the_audit_trail_and_handoffs(database_url: str):
@@ -77,24 +86,33 @@ def test_outcomes_are_judged_from_the_audit_trail_and_handoffs(database_url: str
             by_need.setdefault(c.need, c)
     reset, refund, tax, oos, invoice = (by_need[n] for n in
                                         ("password_reset", "refund", "tax_question", "out_of_scope", "latest_invoice"))
+    keys = StackKeys.random()
+    sessions = ChatSessions(keys.secret_key)
     now = time.time()
     for contact in (reset, refund, tax, oos, invoice):
         contact.turns = [(now - 30, "first", []), (now - 20, "second", []), (now - 10, "third", [])]
+        contact.session_token = sessions.issue("rest")  # as the stack issued it with the first reply
+    stored = {c.need: keys.conversation_id(c.session_token) for c in (reset, refund, tax, oos, invoice)}
+    assert all(stored.values()) and len(set(stored.values())) == 5
     at_second_turn = datetime.fromtimestamp(now - 15, tz=timezone.utc).replace(tzinfo=None)
-    _record(db, reset.conversation_id, "password_reset.queued", at_second_turn)  # deflected in 2 turns
-    _record(db, refund.conversation_id, "billing.answered", at_second_turn)  # automated a refund: false positive
-    _handoff(db, refund.conversation_id, "billing_refunds", at_second_turn)
-    _handoff(db, tax.conversation_id, "sales", at_second_turn)  # a specialist queue, the wrong one: misrouted
-    _handoff(db, oos.conversation_id, "general", at_second_turn)  # a person routes it: not a misroute
-    # The invoice question got no answer and no ticket: not deflected.
+    _record(db, stored["password_reset"], "password_reset.queued", at_second_turn)  # deflected in 2 turns
+    _record(db, stored["refund"], "billing.answered", at_second_turn)  # automated a refund: false positive
+    _handoff(db, stored["refund"], "billing_refunds", at_second_turn)
+    _handoff(db, stored["tax_question"], "sales", at_second_turn)  # a specialist queue, the wrong one: misrouted
+    _handoff(db, stored["out_of_scope"], "general", at_second_turn)  # a person routes it: not a misroute
+    # The invoice question got no answer and no ticket: not deflected, even though an e-mail
+    # follow-up (not a handoff of the chat) and another conversation's reset are on record.
+    _handoff(db, stored["latest_invoice"], "security", at_second_turn, channel="email")
+    _record(db, keys.conversation_id(sessions.issue("rest")) or "", "billing.answered", at_second_turn)
 
-    outcomes = {o.need: o for o in judge([reset, refund, tax, oos, invoice], database_url)}
+    outcomes = {o.need: o for o in judge([reset, refund, tax, oos, invoice], database_url, keys)}
     assert outcomes["password_reset"].deflected and outcomes["password_reset"].turns_to_resolution == 2
     assert outcomes["refund"].false_positive and outcomes["refund"].right_queue
     assert not outcomes["refund"].deflected and not outcomes["refund"].misrouted
     assert outcomes["tax_question"].misrouted and not outcomes["tax_question"].right_queue
     assert not outcomes["out_of_scope"].misrouted and not outcomes["out_of_scope"].false_positive
     assert not outcomes["latest_invoice"].deflected and outcomes["latest_invoice"].turns_to_resolution is None
+    assert outcomes["latest_invoice"].handoff_queue is None and outcomes["latest_invoice"].decisions == []
 
     summary = summarise(list(outcomes.values()), POLICY, 1.0)
     assert summary["misrouted_tickets"] == 1 and summary["tickets"] == 3

@@ -4,12 +4,15 @@ survives a ticketing outage; messages written while waiting land on the ticket."
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime
 
 from sqlalchemy import select, text
 
-from frontdesk.handoff import HandoffRequest, HandoffRow, TicketOutbox, Turn
+from frontdesk.audit import DecisionContext
+from frontdesk.escalation import EscalationReason, FollowUp
+from frontdesk.handoff import FOLLOW_UP_CHANNEL, HandoffRequest, HandoffRow, TicketOutbox, TicketOutboxRow, Turn
 from frontdesk.ticketing_sql import TicketCommentRow, TicketRow
 from frontdesk.zendesk import ZendeskTicketing
 from tests.standins.zendesk import ZendeskStandIn
@@ -118,9 +121,12 @@ def test_messages_written_while_waiting_are_appended(services, clock):
     assert services.handoff.sync_waiting_messages(services.db) == 0  # each message once
     services.ticket_outbox.dispatch_due(services.db)
     with services.db.transaction() as session:
-        comments = [c.body for c in session.execute(select(TicketCommentRow)).scalars()]
-    assert comments == ["Customer (waiting for an agent): hello? anyone there",
-                        "Customer (waiting for an agent): my email is <EMAIL_ADDRESS>"]
+        comments = [c.body for c in session.execute(select(TicketCommentRow).order_by(TicketCommentRow.id)).scalars()]
+    # Each comment ends with its outbox row's reference: what makes a retried comment harmless.
+    assert [c.rsplit("\n\n", 1)[0] for c in comments] == [
+        "Customer (waiting for an agent): hello? anyone there",
+        "Customer (waiting for an agent): my email is <EMAIL_ADDRESS>"]
+    assert all(re.fullmatch(r"\[frontdesk ref fd-op-\d+\]", c.rsplit("\n\n", 1)[1]) for c in comments)
 
 
 def test_a_zendesk_outage_delays_the_ticket_and_loses_nothing(services, clock):
@@ -146,10 +152,70 @@ def test_a_zendesk_outage_delays_the_ticket_and_loses_nothing(services, clock):
             time.sleep(0.2)
         assert len(zendesk.tickets) == 1
         [ticket] = zendesk.tickets.values()
-        assert ticket["external_id"] == "outage:2" and "billing" in ticket["subject"]
+        assert ticket["external_id"] == f"{services.handoff.references('outage')}:2" and "billing" in ticket["subject"]
         # A retry after recovery finds the existing ticket instead of opening a second one.
         with services.db.transaction() as session:
             session.execute(text("UPDATE ticket_outbox SET status = 'pending', "
                                  "next_attempt_at = '2000-01-01 00:00:00'"))
         outbox.dispatch_due(services.db)
         assert len(zendesk.tickets) == 1
+
+
+def open_follow_up(services, conversation="sso-chat", account_id="AC-100002",
+                   reason=EscalationReason.SSO_ACCOUNT):
+    case = FollowUp(account_id=account_id, reason=reason, topic="password reset for an SSO account",
+                    summary="Reset requested for an SSO account; the owner was e-mailed a notice.",
+                    suggested_reply="Hello, please sign in with SSO.")
+    with services.db.transaction() as session:
+        return services.handoff.open_follow_up(session, DecisionContext(conversation, "inform_email", 0.97), case)
+
+
+def handoff_rows(services):
+    with services.db.transaction() as session:
+        rows = session.execute(select(HandoffRow).order_by(HandoffRow.id)).scalars().all()
+        for row in rows:
+            session.expunge(row)
+        return rows
+
+
+def test_a_follow_up_is_a_security_ticket_outside_the_chat(services):
+    first = open_follow_up(services)
+    assert first.created and first.queue == "security"
+    assert open_follow_up(services).reference == first.reference  # the same request retried
+    again = open_follow_up(services, conversation="another-chat")  # the account already has one open
+    assert (again.reference, again.created) == (first.reference, False)
+    [row] = handoff_rows(services)
+    assert (row.channel, row.reason, row.customer_id, row.queue) == (FOLLOW_UP_CHANNEL, "sso_account", "AC-100002",
+                                                                     "security")
+    assert not row.idempotency_key.endswith(":2")  # a chat handoff's key ends in its sequence number
+    with services.db.transaction() as session:
+        operations = [r.operation for r in session.execute(select(TicketOutboxRow).order_by(TicketOutboxRow.id))
+                      .scalars()]
+        decisions = [r.decision for r in services.audit.list(session)]
+    assert operations == ["create", "comment"]
+    assert {"handoff.follow_up_created", "handoff.follow_up_reused"} <= set(decisions)
+
+    services.ticket_outbox.dispatch_due(services.db)
+    [ticket] = tickets(services)
+    assert (ticket.queue, ticket.channel, ticket.customer_id, ticket.transcript) == ("security", "email",
+                                                                                    "AC-100002", "")
+    assert json.loads(ticket.profile)["plan"] == "enterprise"  # the CRM profile rides along
+    assert "follow_up:email" in json.loads(ticket.labels)
+
+
+def test_a_follow_up_is_not_the_chats_handoff(services, clock):
+    with services.db.transaction() as session:  # Rasa's SQL tracker-store table, as Rasa creates it
+        session.execute(text("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255), "
+                             "type_name VARCHAR(255), timestamp FLOAT, intent_name VARCHAR(255), "
+                             "action_name VARCHAR(255), data TEXT)"))
+    open_follow_up(services, conversation="same-chat")
+    later = (clock.now - datetime(1970, 1, 1)).total_seconds() + 60
+    with services.db.transaction() as session:  # the bot still answers: nobody waits for an agent
+        session.execute(text("INSERT INTO events (id, sender_id, type_name, timestamp, data) "
+                             "VALUES (1, 'same-chat', 'user', :ts, :data)"),
+                        {"ts": later, "data": json.dumps({"text": "thanks, bye"})})
+    assert services.handoff.sync_waiting_messages(services.db) == 0
+
+    in_chat = hand_off(services, request("same-chat"))  # later, the customer asks for a person
+    assert in_chat.created and in_chat.queue != "security"
+    assert [row.channel for row in handoff_rows(services)] == [FOLLOW_UP_CHANNEL, "rest"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from frontdesk.audit import DecisionContext
 from frontdesk.escalation import EscalationReason
+from frontdesk.handoff import HandoffRow, TicketOutboxRow
+from frontdesk.identity import AccountRow
 from frontdesk.outbox import OutboxEmailRow
 from frontdesk.password_reset import (
     InvalidResetToken,
@@ -18,6 +20,7 @@ from frontdesk.password_reset import (
     hash_token,
 )
 from frontdesk.passwords import PasswordPolicyError
+from frontdesk.ticketing_sql import TicketRow
 
 KNOWN = "ada.lovelace@example.com"
 SSO = "margaret.hamilton@example.net"
@@ -149,19 +152,49 @@ def test_fourth_request_in_one_conversation_escalates(services):
     ("email", "reason", "subject_word"),
     [(SSO, EscalationReason.SSO_ACCOUNT, "single sign-on"), (LOCKED, EscalationReason.SECURITY_LOCKED, "security")],
 )
-def test_sso_and_locked_accounts_escalate_out_of_band(services, smtp_sink, email, reason, subject_word):
-    decision = request(services, email)
+def test_sso_and_locked_accounts_become_security_tickets_out_of_band(services, smtp_sink, email, reason,
+                                                                      subject_word):
+    decision = request(services, email, "c-known")
+    unknown = request(services, "nobody@example.com", "c-unknown")
     # The chat answer is the generic one: pausing here would tell a stranger the account exists.
-    assert not decision.escalate_conversation
+    assert (decision.escalate_conversation, decision.escalation_reason) == (False, None)
+    assert (unknown.escalate_conversation, unknown.escalation_reason) == (False, None)
+
     with services.db.transaction() as session:
-        [escalation] = services.escalations.list(session)
-    assert (escalation.reason, escalation.account_id is not None) == (reason, True)
+        account = services.identity.find_by_email(session, email)
+        [handoff] = session.execute(select(HandoffRow)).scalars().all()
+        assert (handoff.queue, handoff.channel, handoff.reason, handoff.customer_id, handoff.status) == (
+            "security", "email", reason.value, account.id, "open")
+        assert handoff.conversation_id == "c-known"
+        [operation] = session.execute(select(TicketOutboxRow)).scalars().all()
+        assert (operation.handoff_id, operation.operation) == (handoff.id, "create")
+        [created] = [r for r in services.audit.list(session) if r.decision == "handoff.follow_up_created"]
+        assert created.reason == reason.value and email not in repr(created.details)
+
+    assert services.ticket_outbox.dispatch_due(services.db) == {"delivered": 1, "retried": 0, "failed": 0}
+    with services.db.transaction() as session:
+        [ticket] = session.execute(select(TicketRow)).scalars().all()
+        assert (ticket.queue, ticket.channel, ticket.customer_id, ticket.transcript) == (
+            "security", "email", account.id, "")
+        assert "e-mailed a notice" in ticket.summary and "Verify the owner's identity" in ticket.summary
+        assert email not in ticket.summary + ticket.suggested_reply + ticket.profile
+
     deliver(services)
     [message] = smtp_sink.wait_for(1)
-    assert subject_word in message.get_content()
+    assert message["To"] == email and subject_word in message.get_content()
     assert "reset-password?token" not in message.get_content()
     with services.db.transaction() as session:
         assert session.execute(select(ResetTokenRow)).first() is None
+
+
+def test_an_account_without_a_name_still_gets_its_link(services, smtp_sink):
+    with services.db.transaction() as session:
+        session.execute(update(AccountRow).where(AccountRow.email == KNOWN).values(full_name=""))
+    request(services, KNOWN)
+    assert deliver(services).sent == 1
+    [message] = smtp_sink.wait_for(1)
+    assert message.get_content().splitlines()[0] == "Hello,"
+    complete(services, token_from(message))
 
 
 def test_every_decision_is_audited(services):

@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from frontdesk.tickets import TicketDraft, TicketingRejected, TicketingUnavailable, TicketRef
@@ -125,6 +126,109 @@ def test_add_comment_appends(zendesk: ZendeskTicketing, standin: ZendeskStandIn)
         ("We have refunded the second payment.", True),
     ]
     assert ("PUT", f"/api/v2/tickets/{ref.external_id}.json") in standin.requests
+
+
+def puts(standin: ZendeskStandIn) -> int:
+    return sum(1 for method, _ in standin.requests if method == "PUT")
+
+
+def test_a_keyed_comment_is_added_once(zendesk: ZendeskTicketing, standin: ZendeskStandIn) -> None:
+    ref = zendesk.create_ticket(DRAFT)
+
+    zendesk.add_comment(ref, "Customer confirmed the order number.", key="fd-op-1")
+    zendesk.add_comment(ref, "Customer confirmed the order number.", key="fd-op-1")  # a retry
+    zendesk.add_comment(ref, "Customer confirmed the order number.", key="fd-op-12")  # the same words again
+
+    bodies = [c["body"] for c in standin.tickets[int(ref.external_id)]["comments"][1:]]
+    assert bodies == ["Customer confirmed the order number.\n\n[frontdesk ref fd-op-1]",
+                      "Customer confirmed the order number.\n\n[frontdesk ref fd-op-12]"]
+    assert puts(standin) == 2
+    lookups = [target for method, target in standin.requests if method == "GET" and "/comments" in target]
+    assert lookups == [f"/api/v2/tickets/{ref.external_id}/comments.json?sort_order=desc&per_page=100"] * 3
+
+
+def test_a_comment_whose_answer_was_lost_is_not_added_again(
+    zendesk: ZendeskTicketing, standin: ZendeskStandIn
+) -> None:
+    ref = zendesk.create_ticket(DRAFT)
+    standin.lose_next_responses(1, method="PUT")  # applied by Zendesk, the answer never arrives
+
+    with pytest.raises(TicketingUnavailable):
+        zendesk.add_comment(ref, "We have refunded the second payment.", public=True, key="fd-op-7")
+    zendesk.add_comment(ref, "We have refunded the second payment.", public=True, key="fd-op-7")
+
+    [comment] = standin.tickets[int(ref.external_id)]["comments"][1:]
+    assert comment["body"].startswith("We have refunded the second payment.") and comment["public"] is True
+    assert puts(standin) == 1
+
+
+def test_a_reference_typed_by_someone_else_does_not_suppress_a_comment(
+    zendesk: ZendeskTicketing, standin: ZendeskStandIn
+) -> None:
+    ref = zendesk.create_ticket(DRAFT)
+    zendesk.add_comment(ref, "Customer: please ignore\n\n[frontdesk ref fd-op-9]")  # quoted by a customer
+
+    zendesk.add_comment(ref, "Internal note by Sam: refund approved", key="fd-op-9")
+
+    assert [c["body"] for c in standin.tickets[int(ref.external_id)]["comments"]][-1] == (
+        "Internal note by Sam: refund approved\n\n[frontdesk ref fd-op-9]")
+
+
+def test_list_comments_follows_zendesks_shape(zendesk: ZendeskTicketing, standin: ZendeskStandIn) -> None:
+    ref = zendesk.create_ticket(DRAFT)
+    zendesk.add_comment(ref, "second")
+    zendesk.add_comment(ref, "third", public=True)
+    auth = (f"{standin.email}/token", standin.api_token)
+
+    with httpx.Client(base_url=standin.url, auth=auth) as client:
+        newest_first = client.get(f"/api/v2/tickets/{ref.external_id}/comments.json",
+                                  params={"sort_order": "desc"}).json()
+        oldest_first = client.get(f"/api/v2/tickets/{ref.external_id}/comments").json()
+        paged = client.get(f"/api/v2/tickets/{ref.external_id}/comments.json",
+                           params={"sort_order": "desc", "per_page": "2"}).json()
+        missing = client.get("/api/v2/tickets/999999/comments.json")
+
+    assert set(newest_first) == {"comments", "next_page", "previous_page", "count"}
+    assert newest_first["count"] == 3 and newest_first["next_page"] is None
+    assert [c["body"] for c in newest_first["comments"]][:2] == ["third", "second"]
+    assert [c["id"] for c in oldest_first["comments"]] == sorted(c["id"] for c in newest_first["comments"])
+    comment = newest_first["comments"][0]
+    assert {"id", "type", "author_id", "body", "html_body", "plain_body", "public", "attachments", "via",
+            "metadata", "created_at"} <= set(comment)
+    assert (comment["type"], comment["public"], comment["plain_body"]) == ("Comment", True, "third")
+    assert len(paged["comments"]) == 2 and "page=2" in paged["next_page"] and paged["previous_page"] is None
+    assert missing.status_code == 404
+
+
+def test_ticket_creation_is_idempotent_in_zendesk_too(
+    zendesk: ZendeskTicketing, standin: ZendeskStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The external-id lookup cannot see a create that is still in flight (two workers at once):
+    # the Idempotency-Key header covers that case.
+    monkeypatch.setattr(zendesk, "_find_by_external_id", lambda key: None)
+    standin.lose_next_responses(1, method="POST")
+
+    with pytest.raises(TicketingUnavailable):
+        zendesk.create_ticket(DRAFT)
+    ref = zendesk.create_ticket(DRAFT)
+
+    assert list(standin.tickets) == [int(ref.external_id)]
+    assert [method for method, _ in standin.requests].count("POST") == 2
+
+
+def test_the_standin_honours_idempotency_keys_as_zendesk_documents(standin: ZendeskStandIn) -> None:
+    auth = (f"{standin.email}/token", standin.api_token)
+    ticket = {"ticket": {"subject": "Printer offline", "comment": {"body": "It is offline."}}}
+    with httpx.Client(base_url=standin.url, auth=auth, headers={"Idempotency-Key": "k-1"}) as client:
+        first = client.post("/api/v2/tickets.json", json=ticket)
+        replay = client.post("/api/v2/tickets.json", json=ticket)
+        changed = client.post("/api/v2/tickets.json", json={"ticket": {**ticket["ticket"], "subject": "Other"}})
+
+    assert (first.status_code, first.headers["x-idempotency-lookup"]) == (201, "miss")
+    assert (replay.status_code, replay.headers["x-idempotency-lookup"]) == (201, "hit")
+    assert replay.json()["ticket"]["id"] == first.json()["ticket"]["id"]
+    assert (changed.status_code, changed.json()["error"]) == (400, "IdempotentRequestError")
+    assert len(standin.tickets) == 1
 
 
 def test_ticket_status(zendesk: ZendeskTicketing, standin: ZendeskStandIn) -> None:

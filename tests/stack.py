@@ -1,0 +1,256 @@
+"""The full stack for end-to-end tests: `frontdesk serve` starts the real action server, web
+app and Rasa server on free ports, with a real SMTP server; once on the embedded defaults in
+development mode (as `make run`), and once as production runs (FRONTDESK_ENV=production with its
+secrets, PostgreSQL, Redis). Shutting it down is checked too: Ctrl-C must stop every process.
+
+Conversations are opened as a client does: the first message goes without a sender and the
+server's session token is sent back from then on. Tests name their conversations; the stack
+keeps each name's token and derives its conversation id (the stack's secret key is the test's).
+Each named conversation comes from its own client address (X-Forwarded-For through a trusted
+"proxy", as behind nginx), so the per-address limits of one test never throttle another."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import socketio
+from sqlalchemy import text
+
+from frontdesk.chat_sessions import ChatSessions
+from frontdesk.customer_token import CustomerTokenVerifier
+from frontdesk.db import Database, dispose_engines
+from frontdesk.settings import CustomerTokenSettings
+from tests.standins.slack import SlackStandIn
+from tests.support import SmtpSink, free_port, wait_until_answering
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "frontdesk.tar.gz"
+BIN = Path(sys.executable).parent
+CUSTOMER_TOKEN_SECRET = "e2e-support-site-signing-secret-0123456789"
+CUSTOMER_TOKEN_ISSUER, CUSTOMER_TOKEN_AUDIENCE = "https://support.e2e.test", "frontdesk-chat"
+SLACK_SIGNING_SECRET = "e2e-slack-signing-secret"
+SECRET_KEY = "e2e-frontdesk-secret-key-0123456789abcdef"
+SESSION_HEADER = "X-Frontdesk-Session"
+# What production runs with (development makes the last two up for each run).
+PRODUCTION_SECRETS = {"FRONTDESK_ENV": "production", "FRONTDESK_SECRET_KEY": SECRET_KEY,
+                      "ACTION_SERVER_SECRET": "e2e-action-server-secret-0123456789abcdef",
+                      "RASA_JWT_SECRET": "e2e-rasa-jwt-secret-0123456789abcdefghij"}
+
+
+def client_address_for(name: str) -> str:
+    """A stable, distinct documentation-range address per conversation name (RFC 5737)."""
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return f"198.51.{digest[0]}.{digest[1] or 1}"
+
+
+@dataclass
+class Stack:
+    rasa_url: str
+    web_url: str
+    database_url: str
+    smtp: SmtpSink
+    process: subprocess.Popen[bytes]
+    timings: dict[str, float]
+    backend: str
+    slack: SlackStandIn
+    env: dict[str, str]  # what the stack was started with, beyond the inherited environment
+    sessions: dict[str, str] = field(default_factory=dict)  # conversation name -> session token
+
+    @property
+    def production(self) -> bool:
+        return self.env.get("FRONTDESK_ENV") == "production"
+
+    @property
+    def action_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['ACTION_SERVER_PORT']}"
+
+    def ports(self) -> dict[str, int]:
+        return {name: int(self.env[variable]) for name, variable in (
+            ("rasa", "RASA_PORT"), ("actions", "ACTION_SERVER_PORT"), ("web", "FRONTDESK_WEB_PORT"))}
+
+    def rows(self, query: str, **params: object) -> list:
+        with Database(self.database_url).transaction() as session:
+            return list(session.execute(text(query), params).all())
+
+    def execute(self, statement: str, **params: object) -> None:
+        """A write to the servers' database: to travel in time (expiries) instead of waiting."""
+        with Database(self.database_url).transaction() as session:
+            session.execute(text(statement), params)
+
+    def post(self, name: str, message: str, metadata: dict | None = None) -> httpx.Response:
+        """One REST message of the conversation called ``name`` (its first one opens it)."""
+        body: dict = {"message": message, **({"metadata": metadata} if metadata else {})}
+        if name in self.sessions:
+            body["sender"] = self.sessions[name]
+        reply = httpx.post(f"{self.rasa_url}/webhooks/rest/webhook", json=body, timeout=30,
+                           headers={"X-Forwarded-For": client_address_for(name)})
+        if SESSION_HEADER in reply.headers:
+            self.sessions.setdefault(name, reply.headers[SESSION_HEADER])
+        return reply
+
+    def say(self, name: str, message: str, metadata: dict | None = None) -> list[dict]:
+        started = time.perf_counter()
+        reply = self.post(name, message, metadata)
+        self.timings.setdefault(message, time.perf_counter() - started)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    def conversation(self, name: str) -> str:
+        """The conversation id the server derived for this name's session (what is stored)."""
+        conversation_id = ChatSessions(SECRET_KEY).conversation_id("rest", self.sessions[name])
+        assert conversation_id is not None
+        return conversation_id
+
+    def reference(self, name: str) -> str:
+        """What tickets and agents call that conversation (its id is never shown to them)."""
+        return ChatSessions(SECRET_KEY).reference(self.conversation(name))
+
+    def customer_token(self, account_id: str) -> str:
+        """A token as the support site signs it for a logged-in customer."""
+        return CustomerTokenVerifier(customer_token_settings()).mint(account_id)
+
+    def texts(self, name: str, message: str, metadata: dict | None = None) -> list[str]:
+        return [m.get("text", "") for m in self.say(name, message, metadata)]
+
+
+def customer_token_settings() -> CustomerTokenSettings:
+    return CustomerTokenSettings(secret=CUSTOMER_TOKEN_SECRET, issuer=CUSTOMER_TOKEN_ISSUER,
+                                 audience=CUSTOMER_TOKEN_AUDIENCE)
+
+
+def frontdesk(stack: Stack, *args: str, env: dict[str, str] | None = None) -> str:
+    env = {**os.environ, **stack.env, "FRONTDESK_DATABASE_URL": stack.database_url, **(env or {})}
+    return subprocess.run([str(BIN / "frontdesk"), *args], env=env, cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def issue_token(stack: Stack, name: str, *roles: str) -> str:
+    role_args = [arg for role in roles for arg in ("--role", role)]
+    return json.loads(frontdesk(stack, "agent", "token", "create", name, *role_args, "--json"))["token"]
+
+
+class WidgetCustomer:
+    """A customer in a socket.io client, speaking the protocol the website widget speaks: the
+    server issues the session token on the first ``session_request``; a reconnecting client
+    sends it back and keeps its conversation."""
+
+    def __init__(self, url: str, session_id: str | None = None) -> None:
+        self.url = url
+        self.session_id = session_id
+        self.client = socketio.AsyncClient(reconnection=False)
+        self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.client.on("bot_uttered", self.received.put_nowait)
+
+    @property
+    def conversation_id(self) -> str:
+        conversation_id = ChatSessions(SECRET_KEY).conversation_id("socketio", self.session_id)
+        assert conversation_id is not None
+        return conversation_id
+
+    async def connect(self) -> None:
+        confirmed = asyncio.get_running_loop().create_future()
+        self.client.on("session_confirm", lambda sid: confirmed.set_result(sid))
+        await self.client.connect(self.url, socketio_path="/socket.io", transports=["websocket"])
+        await self.client.emit("session_request", {"session_id": self.session_id})
+        issued = await asyncio.wait_for(confirmed, 10)
+        if self.session_id is not None:
+            assert issued == self.session_id
+        self.session_id = issued
+
+    async def say(self, message: str, metadata: dict | None = None) -> None:
+        await self.client.emit("user_uttered", {"message": message, "session_id": self.session_id,
+                                                **({"customData": metadata} if metadata else {})})
+
+    async def next_message(self, timeout: float = 20) -> dict[str, Any]:
+        return await asyncio.wait_for(self.received.get(), timeout)
+
+    async def nothing_for(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self.received.get(), seconds)
+        except asyncio.TimeoutError:
+            return True
+        return False
+
+
+@contextlib.contextmanager
+def running_stack(name: str, workdir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """`frontdesk serve` with a real SMTP server, on free ports; Ctrl-C on the way out must stop
+    every process cleanly. ``name`` labels the timings report."""
+    from aiosmtpd.controller import Controller
+
+    if not MODEL.exists():
+        pytest.fail(f"{MODEL} is missing: run `make train` (make test does it)")
+    sink = SmtpSink("127.0.0.1", free_port())
+    controller = Controller(sink, hostname=sink.host, port=sink.port)
+    controller.start()
+    slack = SlackStandIn().__enter__()
+    ports = {port: free_port() for port in ("rasa", "actions", "web")}
+    # Development as `make run` has it (the demo sign-in on, the servers' secrets made up), unless
+    # the caller asks for production.
+    extra_env = {"FRONTDESK_ENV": "development", "FRONTDESK_DEMO_SIGN_IN": "1", "FRONTDESK_SECRET_KEY": SECRET_KEY,
+                 **(extra_env or {})}
+    if extra_env["FRONTDESK_ENV"] == "production":
+        extra_env.pop("FRONTDESK_DEMO_SIGN_IN")
+    database_url = extra_env.pop("FRONTDESK_DATABASE_URL", f"sqlite:///{workdir / 'frontdesk.db'}")
+    env = {
+        **os.environ,
+        "FRONTDESK_DATABASE_URL": database_url,
+        "RASA_PORT": str(ports["rasa"]),
+        "ACTION_SERVER_PORT": str(ports["actions"]),
+        "FRONTDESK_WEB_PORT": str(ports["web"]),
+        "SMTP_HOST": sink.host,
+        "SMTP_PORT": str(sink.port),
+        "OUTBOX_POLL_SECONDS": "1",
+        "CUSTOMER_TOKEN_SECRET": CUSTOMER_TOKEN_SECRET,
+        "CUSTOMER_TOKEN_ISSUER": CUSTOMER_TOKEN_ISSUER,
+        "CUSTOMER_TOKEN_AUDIENCE": CUSTOMER_TOKEN_AUDIENCE,
+        "FRONTDESK_CLIENT_IP_HEADER": "X-Forwarded-For",
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        **extra_env,
+    }
+    for command in (["db", "upgrade"], ["db", "seed"]):
+        subprocess.run([str(BIN / "frontdesk"), *command], env=env, check=True, cwd=ROOT)
+    log = open(workdir / "serve.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen([str(BIN / "frontdesk"), "serve", "--model", str(MODEL)],
+                               env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    rasa_url = f"http://127.0.0.1:{ports['rasa']}"
+    started = time.perf_counter()
+    try:
+        wait_until_answering(f"{rasa_url}/", process, 300, workdir / "serve.log")
+        stack = Stack(rasa_url, f"http://localhost:{ports['web']}", database_url, sink, process,
+                      {"startup_seconds": time.perf_counter() - started}, name, slack,
+                      {k: v for k, v in env.items() if os.environ.get(k) != v})
+        yield stack
+        # Ctrl-C stops every process, cleanly.
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0, (workdir / "serve.log").read_text()[-3000:]
+        for url in (f"{rasa_url}/", f"{stack.web_url}/healthz"):
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(url, timeout=2)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+        controller.stop()
+        slack.__exit__()
+        log.close()
+        dispose_engines()
+    report = ROOT / "reports" / f"e2e_timings_{name.replace('+', '_')}.json"
+    report.parent.mkdir(exist_ok=True)
+    report.write_text(json.dumps(stack.timings, indent=2))
