@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import SafeAction
 from actions.csat import RESOLVED_FLOW_SLOT
 from actions.handoff import hand_off
+from actions.session import VERIFIED_UNTIL_SLOT, proven_customer
 from actions.tracker_context import decision_context
 from frontdesk.billing_desk import LOOKUP_INTENTS
 from frontdesk.identity import extract_email
@@ -46,25 +47,30 @@ class ActionBillingLookup(SafeAction):
             intent = tracker.get_slot("pending_billing_intent")
             message = _asked(tracker, intent) or message
         question = message.get("text") or ""
-        customer_id = tracker.get_slot("customer_id")
+        customer_id, rebound = proven_customer(tracker, self.name())
         clear = [SlotSet(slot, None) for slot in (*_PENDING, "billing_email", "otp_code")]
         if intent not in LOOKUP_INTENTS:
             dispatcher.utter_message(response="utter_ask_how_can_help")
-            return clear
+            return [*rebound, *clear]
         if not customer_id:
             if tracker.get_slot("otp_code") == "failed":
                 dispatcher.utter_message(response="utter_billing_verification_failed")
-                return [*clear, *hand_off(dispatcher, tracker, "not_verified", message=message)]
-            # The rules start the verification form next; the question waits in the slot.
-            return [SlotSet("pending_billing_intent", intent)]
+                return [*rebound, *clear, *hand_off(dispatcher, tracker, "not_verified", message=message,
+                                                    customer_id=None)]
+            # The rules start the verification form next; the question waits in the slot. When the
+            # binding ended just now (the turn began verified), the rules took the verified path:
+            # the form is started here instead.
+            follow = [FollowupAction("billing_verification_form")] if rebound else []
+            return [*rebound, SlotSet("pending_billing_intent", intent), *follow]
         services = get_services()
         with services.db.transaction() as session:
             answer = services.billing_desk.answer(session, intent, question, customer_id,
                                                   decision_context(tracker, self.name()))
         dispatcher.utter_message(text=answer.text)
         if not answer.resolved:
-            return [*clear, *hand_off(dispatcher, tracker, "billing_unresolved", message=message)]
-        return [*clear, SlotSet(RESOLVED_FLOW_SLOT, "billing")]
+            return [*rebound, *clear, *hand_off(dispatcher, tracker, "billing_unresolved", message=message,
+                                                customer_id=customer_id)]
+        return [*rebound, *clear, SlotSet(RESOLVED_FLOW_SLOT, "billing")]
 
 
 class ActionBillingHandoff(SafeAction):
@@ -77,7 +83,7 @@ class ActionBillingHandoff(SafeAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        customer_id = tracker.get_slot("customer_id")
+        customer_id, rebound = proven_customer(tracker, self.name())
         if customer_id:  # a verified customer cannot get a person to act on someone else's invoice
             services = get_services()
             with services.db.transaction() as session:
@@ -86,8 +92,8 @@ class ActionBillingHandoff(SafeAction):
                     decision_context(tracker, self.name()))
             if refusal is not None:
                 dispatcher.utter_message(text=refusal.text)
-                return []
-        return hand_off(dispatcher, tracker, "billing_needs_person")
+                return rebound
+        return [*rebound, *hand_off(dispatcher, tracker, "billing_needs_person", customer_id=customer_id)]
 
 
 class ValidateBillingVerificationForm(FormValidationAction):
@@ -125,8 +131,8 @@ class ValidateBillingVerificationForm(FormValidationAction):
             result = services.verification.check_code(session, digits, context)
             if result.outcome is CodeCheck.EXPIRED:
                 services.verification.request_code(session, tracker.get_slot("billing_email") or "", context)
-        if result.outcome is CodeCheck.VERIFIED:
-            return {"otp_code": "verified", "customer_id": result.account_id}
+        if result.outcome is CodeCheck.VERIFIED:  # verified here: no token's expiry applies
+            return {"otp_code": "verified", "customer_id": result.account_id, VERIFIED_UNTIL_SLOT: None}
         if result.outcome is CodeCheck.WRONG:
             dispatcher.utter_message(response="utter_otp_code_wrong", attempts_left=result.attempts_left)
             return {"otp_code": None}

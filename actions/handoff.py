@@ -11,6 +11,7 @@ from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import SafeAction
+from actions.session import proven_customer
 from actions.tracker_context import client_key, decision_context, model_id
 from frontdesk.account_takeover import INTENT_OVERRIDE_KEY
 from frontdesk.handoff import HandoffRateLimited, HandoffRequest, Turn
@@ -64,7 +65,8 @@ def _bot_tried(tracker: Tracker) -> list[str]:
     return tried
 
 
-def handoff_request(tracker: Tracker, reason: str, message: dict[str, Any] | None = None) -> HandoffRequest:
+def handoff_request(tracker: Tracker, reason: str, message: dict[str, Any] | None = None,
+                    customer_id: str | None = None) -> HandoffRequest:
     """``message``: the parse data of the customer message the handoff is about; the latest
     message by default (a billing question asked before verification is an earlier one)."""
     latest = message or tracker.latest_message or {}
@@ -85,29 +87,42 @@ def handoff_request(tracker: Tracker, reason: str, message: dict[str, Any] | Non
         collected={s: str(v) for s in _AGENT_SLOTS if (v := tracker.get_slot(s))},
         entities=[(e.get("entity", "?"), str(e.get("value", ""))) for e in latest.get("entities") or []],
         bot_tried=_bot_tried(tracker),
-        customer_id=tracker.get_slot("customer_id"),
+        customer_id=customer_id,
         ranking=[(str(r["name"]), float(r.get("confidence") or 0.0)) for r in ranking if r.get("name")],
         intent_override=latest.get(INTENT_OVERRIDE_KEY),
         client=client_key(tracker),
     )
 
 
+class _Unchecked:
+    """The verified customer has not been re-checked yet: ``hand_off`` does it."""
+
+
+UNCHECKED = _Unchecked()
+
+
 def hand_off(
     dispatcher: CollectingDispatcher, tracker: Tracker, reason: str, response: str = "utter_handoff",
-    message: dict[str, Any] | None = None,
+    message: dict[str, Any] | None = None, customer_id: str | _Unchecked | None = UNCHECKED,
 ) -> list[EventType]:
+    """``customer_id``: the verified customer when the caller has already re-checked it (the
+    ticket carries the proven customer's profile, never a stale one)."""
+    rebound: list[EventType] = []
+    if isinstance(customer_id, _Unchecked):
+        customer_id, rebound = proven_customer(tracker, "action_handoff")
     services = get_services()
     try:
         with services.db.transaction() as session:
-            result = services.handoff.hand_off(session, handoff_request(tracker, reason, message))
+            result = services.handoff.hand_off(
+                session, handoff_request(tracker, reason, message, customer_id))
     except HandoffRateLimited as refused:
         with services.db.transaction() as session:  # the refusal's own record (the attempt rolled back)
             services.audit.record(session, decision_context(tracker, "action_handoff"), "handoff.rate_limited",
                                   reason=refused.limit, handoff_reason=reason)
         dispatcher.utter_message(response="utter_handoff_busy")
-        return []  # not paused: nobody is coming, the bot goes on
+        return rebound  # not paused: nobody is coming, the bot goes on
     dispatcher.utter_message(response=response, reference=result.reference, expected_reply=result.expected_reply)
-    return [ConversationPaused()]
+    return [*rebound, ConversationPaused()]
 
 
 class ActionHandoff(SafeAction):

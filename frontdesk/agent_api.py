@@ -23,7 +23,7 @@ from frontdesk.agent_workspace import AgentWorkspace, WorkspaceError
 from frontdesk.agents import TOKEN_PREFIX, AgentDirectory, Principal
 from frontdesk.conversations import ConversationUnavailable
 from frontdesk.db import Database
-from frontdesk.ratelimit import SlidingWindowLimiter, client_address
+from frontdesk.ratelimit import SlidingWindowLimiter, client_identity
 from frontdesk.settings import ClientAddressSettings
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def create_agent_api(db: Database, workspace: AgentWorkspace, directory: AgentDi
     def requires_agent(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
-            client = client_address(request.ip, request.headers, addresses)
+            client = client_identity(request.ip, request.headers, addresses)
             token = presented_token(request)
             too_many = _error(429, "too many failed sign-ins; wait a minute", {"Retry-After": "60"})
             if limiter.token_blocked(client, token):

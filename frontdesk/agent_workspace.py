@@ -112,9 +112,11 @@ class AgentWorkspace:
             listing = self._listing(row)
             draft = load_draft(row.draft)
             intent, confidence, closed_at = row.intent, row.confidence, row.closed_at
+            follow_up = is_follow_up(row)
         redact = self.handoffs.redactor.redact
-        # Live from the dialogue engine, so the agent sees what was said after the handoff too.
-        turns = [
+        # Live from the dialogue engine, so the agent sees what was said after the handoff too. Not
+        # for an e-mail follow-up: whoever chatted may not be the account's owner it is about.
+        turns = [] if follow_up else [
             {"speaker": t.speaker, "agent": t.agent, "text": redact(t.text), "timestamp": t.timestamp}
             for t in self.conversations.transcript(conversation_id)
         ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import threading
 import time
@@ -45,6 +46,11 @@ MAX_JTI_CHARS = 128
 TOKEN_KEY = "customer_token"  # noqa: S105 - a metadata key, not a secret
 ATTESTATION_KEY = "frontdesk_customer"
 RESERVED_PREFIX = "frontdesk_"
+# Keys Rasa stamps on events itself (and keeps when a client already set them): the audit trail
+# reads the model id from them.
+RASA_KEYS = frozenset({"model_id", "assistant_id"})
+SIGNED_OUT = "signed_out"
+_ABSENT = object()
 
 
 class TokenRejected(Exception):
@@ -181,7 +187,7 @@ class CustomerAttestations:
         self.clock = clock
 
     def _mac(self, conversation_id: str, customer_id: str, jti: str, expires: int) -> str:
-        message = "\x1f".join((conversation_id, customer_id, jti, str(expires))).encode("utf-8")
+        message = json.dumps([conversation_id, customer_id, jti, expires]).encode("utf-8")
         return hmac.new(self._key, message, "sha256").hexdigest()
 
     def attest(self, token: object, conversation_id: str) -> dict[str, Any]:
@@ -197,6 +203,10 @@ class CustomerAttestations:
         return {"customer_id": verified.customer_id, "jti": verified.jti, "expires": expires,
                 "mac": self._mac(conversation_id, verified.customer_id, verified.jti, expires)}
 
+    @property
+    def leeway(self) -> int:
+        return self.verifier.settings.leeway_seconds
+
     def check(self, attestation: object, conversation_id: str) -> VerifiedCustomer:
         """In the action server: the customer an attestation vouches for in this conversation."""
         if not isinstance(attestation, dict):
@@ -209,7 +219,7 @@ class CustomerAttestations:
             raise TokenRejected("malformed")
         if not hmac.compare_digest(mac, self._mac(conversation_id, customer_id, jti, expires)):
             raise TokenRejected("forged_attestation")
-        if expires + self.verifier.settings.leeway_seconds < self.clock():
+        if expires + self.leeway < self.clock():
             raise TokenRejected("expired")
         return VerifiedCustomer(customer_id, datetime.fromtimestamp(expires, tz=timezone.utc), jti)
 
@@ -219,35 +229,79 @@ def admitted_metadata(client_metadata: object, conversation_id: str,
     """A message's metadata as it may be stored: the client's own keys minus anything in our
     namespace, the customer token replaced by its attestation."""
     metadata = dict(client_metadata) if isinstance(client_metadata, dict) else {}
-    token = metadata.pop(TOKEN_KEY, None)
-    for key in [k for k in metadata if not isinstance(k, str) or k.startswith(RESERVED_PREFIX)]:
+    token = metadata.pop(TOKEN_KEY, _ABSENT)
+    for key in [k for k in metadata if not isinstance(k, str) or k.startswith(RESERVED_PREFIX) or k in RASA_KEYS]:
         del metadata[key]
-    if token is not None:
+    if token is None:  # the page says nobody is signed in (the widget sends null then)
+        metadata[ATTESTATION_KEY] = {"rejected": SIGNED_OUT}
+    elif token is not _ABSENT:
         metadata[ATTESTATION_KEY] = (attestations.attest(token, conversation_id) if attestations is not None
                                      else {"rejected": "not_configured"})
     return metadata
 
 
-class CustomerBinding:
-    """Turns a session's attestation into the verified customer id, or None, and audits it."""
+@dataclass(frozen=True)
+class Proof:
+    """Who the conversation's customer is now, and until when a signed token vouches for it
+    (None: verified in the conversation itself, by an e-mail code, for the session)."""
 
-    def __init__(self, attestations: CustomerAttestations, identity: IdentityProvider, audit: AuditLog) -> None:
+    customer_id: str | None
+    valid_until: float | None = None
+
+
+class CustomerBinding:
+    """Turns attestations into the verified customer, and audits every decision.
+
+    ``bind`` at the start of a session. ``recheck`` before anything uses the verified customer:
+    a binding that came from a signed token lasts only while it is proven -- until the token
+    expires, and not after a later message says nobody (or someone else) is signed in on that
+    page, as when a shared browser changes hands."""
+
+    def __init__(self, attestations: CustomerAttestations, identity: IdentityProvider, audit: AuditLog,
+                 clock: Callable[[], float] = time.time) -> None:
         self.attestations = attestations
         self.identity = identity
         self.audit = audit
+        self.clock = clock
 
-    def bind(self, session: Session, attestation: object, context: DecisionContext) -> str | None:
-        try:
-            verified = self.attestations.check(attestation, context.conversation_id)
-            if self.identity.get(session, verified.customer_id) is None:
-                raise TokenRejected("unknown_customer")
-        except TokenRejected as rejected:
-            self.audit.record(session, context, "customer.token_rejected", reason=rejected.reason)
-            return None
+    def _verified(self, session: Session, attestation: object, context: DecisionContext) -> VerifiedCustomer:
+        verified = self.attestations.check(attestation, context.conversation_id)
+        if self.identity.get(session, verified.customer_id) is None:
+            raise TokenRejected("unknown_customer")
+        return verified
+
+    def _audit_verified(self, session: Session, context: DecisionContext, verified: VerifiedCustomer) -> None:
         self.audit.record(session, context, "customer.verified", reason="signed_token",
                           customer_id=verified.customer_id, expires_at=verified.expires_at.isoformat(),
                           jti_sha256=hashlib.sha256(verified.jti.encode("utf-8")).hexdigest()[:16])
-        return verified.customer_id
+
+    def bind(self, session: Session, attestation: object, context: DecisionContext) -> Proof:
+        try:
+            verified = self._verified(session, attestation, context)
+        except TokenRejected as rejected:
+            self.audit.record(session, context, "customer.token_rejected", reason=rejected.reason)
+            return Proof(None)
+        self._audit_verified(session, context, verified)
+        return Proof(verified.customer_id, verified.expires_at.timestamp())
+
+    def recheck(self, session: Session, current: Proof, latest_attestation: object,
+                context: DecisionContext) -> Proof:
+        """The proof as it stands for the latest message: the same, another customer's, or none."""
+        if latest_attestation is not None:
+            try:
+                verified = self._verified(session, latest_attestation, context)
+            except TokenRejected as rejected:
+                if current.customer_id is None or current.valid_until is None:
+                    return current  # a code-verified conversation does not depend on the page
+                self.audit.record(session, context, "customer.unbound", reason=rejected.reason)
+                return Proof(None)
+            if verified.customer_id != current.customer_id:
+                self._audit_verified(session, context, verified)
+            return Proof(verified.customer_id, verified.expires_at.timestamp())
+        if current.valid_until is not None and current.valid_until + self.attestations.leeway < self.clock():
+            self.audit.record(session, context, "customer.unbound", reason="expired")
+            return Proof(None)
+        return current
 
 
 def purge_expired_token_uses(session: Session) -> int:

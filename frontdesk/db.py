@@ -55,14 +55,14 @@ def create_sqlite_engine(url: str | URL, future: bool = True) -> Engine:
     parsed = make_url(url)
     tuned = speedups_enabled()
     if not parsed.database or parsed.database == ":memory:":
-        engine = create_engine(parsed, future=future, connect_args={"timeout": 10})
+        engine = create_engine(parsed, future=future, hide_parameters=True, connect_args={"timeout": 10})
     else:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         pooling: dict[str, Any] = (
             {"poolclass": QueuePool, "pool_size": 5, "max_overflow": 10,
              "connect_args": {"timeout": 10, "check_same_thread": False}}
             if tuned else {"connect_args": {"timeout": 10}})
-        engine = create_engine(parsed, future=future, **pooling)
+        engine = create_engine(parsed, future=future, hide_parameters=True, **pooling)
     event.listen(engine, "connect", functools.partial(_configure_sqlite, synchronous_normal=tuned))
     return engine
 
@@ -70,7 +70,9 @@ def create_sqlite_engine(url: str | URL, future: bool = True) -> Engine:
 def create_database_engine(url: str) -> Engine:
     if make_url(url).get_backend_name() == "sqlite":
         return create_sqlite_engine(url)
-    return create_engine(url, future=True, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # hide_parameters: a database error logged with its statement must not carry what customers
+    # typed (addresses, message text in Rasa's events).
+    return create_engine(url, future=True, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
 
 
 def get_engine(url: str) -> Engine:

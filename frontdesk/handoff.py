@@ -45,6 +45,10 @@ MAX_BACKOFF = timedelta(minutes=5)
 # Attempts per ticket operation before it ends "failed". Back-off grows to MAX_BACKOFF, so this
 # rides out roughly three hours of ticketing outage before a handoff needs a person to look.
 MAX_TICKET_ATTEMPTS = 40
+# What customers write while waiting goes on the ticket in one comment a minute at the most.
+WAITING_PREFIX = "Customer (waiting for an agent):"
+WAITING_COMMENT_INTERVAL = timedelta(minutes=1)
+MAX_WAITING_MESSAGES_PER_COMMENT = 20  # the per-conversation message limit allows 20 a minute
 # Out-of-band follow-ups: the agent answers the account's owner by e-mail, never in the chat.
 FOLLOW_UP_CHANNEL = "email"
 FOLLOW_UP_QUEUE = "security"
@@ -401,26 +405,36 @@ class HandoffService:
     def sync_waiting_messages(self, db: Database) -> int:
         """Appends to the ticket what customers wrote while their conversation waits for a person.
 
-        Reads Rasa's SQL tracker store (the ``events`` table in the same database)."""
+        Reads Rasa's SQL tracker store (the ``events`` table in the same database). What arrived
+        since the last time goes in one comment, at most one a handoff a minute: a customer
+        typing fast (or an attacker with a handoff) cannot turn each message into ticketing
+        calls. Nothing is lost: the rest waits for the next comment."""
         appended = 0
         with db.transaction() as session:
             # Not follow-ups: there the bot still answers, nobody is waiting for an agent in the chat.
             waiting = session.execute(select(HandoffRow).where(
                 HandoffRow.status == "open", HandoffRow.channel != FOLLOW_UP_CHANNEL)).scalars().all()
             for handoff in waiting:
+                last_comment = session.execute(
+                    select(func.max(TicketOutboxRow.created_at)).where(
+                        TicketOutboxRow.handoff_id == handoff.id, TicketOutboxRow.operation == "comment",
+                        TicketOutboxRow.body.like(f"{WAITING_PREFIX}%"))).scalar()
+                if last_comment is not None and self.clock() - last_comment < WAITING_COMMENT_INTERVAL:
+                    continue
                 since = (handoff.created_at - datetime(1970, 1, 1)).total_seconds()
                 rows = session.execute(
                     text("SELECT id, data FROM events WHERE sender_id = :sender AND type_name = 'user' "
-                         "AND id > :last AND timestamp > :since ORDER BY id"),
-                    {"sender": handoff.conversation_id, "last": handoff.last_synced_event_id, "since": since},
+                         "AND id > :last AND timestamp > :since ORDER BY id LIMIT :most"),
+                    {"sender": handoff.conversation_id, "last": handoff.last_synced_event_id, "since": since,
+                     "most": MAX_WAITING_MESSAGES_PER_COMMENT},
                 ).all()
-                for event_id, data in rows:
-                    message = (json.loads(data).get("text") or "").strip()
-                    if message:
-                        self.enqueue(session, handoff.id, "comment",
-                                      f"Customer (waiting for an agent): {self.redactor.redact(message)}")
-                        appended += 1
-                    handoff.last_synced_event_id = event_id
+                messages = [text_ for _, data in rows if (text_ := (json.loads(data).get("text") or "").strip())]
+                if messages:
+                    self.enqueue(session, handoff.id, "comment",
+                                 "\n".join(f"{WAITING_PREFIX} {self.redactor.redact(m)}" for m in messages))
+                    appended += len(messages)
+                if rows:
+                    handoff.last_synced_event_id = rows[-1][0]
         return appended
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from frontdesk.runtime import rasa_environment, rasa_process_environment
+from frontdesk.runtime import rasa_environment
 from frontdesk.settings import PROJECT_ROOT, Settings
 
 BIN = Path(sys.executable).parent
@@ -115,6 +115,10 @@ def rasa_server_args(settings: Settings, rasa_args: list[str]) -> list[str]:
 
 
 def serve(settings: Settings, model: Path, shell: bool = False) -> int:
+    if shell and not settings.is_development:
+        # rasa shell runs Rasa's own command-line channel: none of the channels' checks.
+        print("error: the shell is for development (FRONTDESK_ENV=development)", file=sys.stderr)
+        return 2
     env = {**os.environ, **rasa_environment(settings, os.environ), **development_secrets(settings)}
     # In the terminal the servers' logs would interleave with the conversation: files instead.
     supervisor = Supervisor(env, log_dir=PROJECT_ROOT / "var" / "log" if shell else None)
@@ -148,7 +152,7 @@ def serve(settings: Settings, model: Path, shell: bool = False) -> int:
                                                             *rasa_args, "--interface", "127.0.0.1"], True)
             return shell_process.wait()
         supervisor.start("rasa server", [python, "-m", "frontdesk_rasa.rasa_server",
-                                         *rasa_server_args(settings, rasa_args)], extra_env=rasa_process_environment())
+                                         *rasa_server_args(settings, rasa_args)])
         print("Loading the model (about 30 s)...", flush=True)
         slack = ("on, /webhooks/slack/webhook" if settings.slack.configured
                  else "off (set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)")

@@ -31,16 +31,16 @@ IBAN_PLACEHOLDER = "[bank account number removed]"
 # further (windows, checksums) is plain Python over bounded slices.
 
 # What people (and copy-paste from PDFs and banking apps) put between digit groups: spaces,
-# including no-break, narrow and thin ones and zero-width joiners; hyphens and dashes, optionally
-# with spaces around them ("4111 - 1111"); dots; slashes.
-_SPACE = "\t \u00a0\u1680\u2000-\u200d\u202f\u205f\u2060\u3000\ufeff"
-_MARK = r"\-./\u2010-\u2015\u2044\u2212\u2215\ufe58\ufe63\uff0d\uff0e\uff0f"
-_SEP = rf"(?:[{_SPACE}]{{1,3}}(?:[{_MARK}][{_SPACE}]{{0,3}})?|[{_MARK}][{_SPACE}]{{0,3}})"
+# including no-break, narrow and thin ones, zero-width joiners and line breaks; hyphens and
+# dashes, also doubled and with spaces around them ("4111 - 1111", "4111--1111"); dots; slashes;
+# commas.
+_SPACE = "\t\r\n \u00a0\u1680\u2000-\u200d\u202f\u205f\u2060\u3000\ufeff"
+_MARK = r"\-./,\u2010-\u2015\u2044\u2212\u2215\ufe58\ufe63\uff0c\uff0d\uff0e\uff0f"
+_SEP = rf"(?:[{_SPACE}]{{1,6}}(?:[{_MARK}]{{1,3}}[{_SPACE}]{{0,6}})?|[{_MARK}]{{1,3}}[{_SPACE}]{{0,6}})"
 _SEPARATOR = re.compile(_SEP)
-# A maximal run of digit groups, not glued to a letter or digit before it (an underscore or
-# punctuation is not glue). Whether it is glued after is checked in code: a lookahead here would
-# make a failing match backtrack through the whole run.
-_DIGIT_RUN = re.compile(rf"(?<![^\W_])\d+(?:{_SEP}\d+)*")
+# A maximal run of digit groups, not inside a longer digit run. Letters around it do not protect
+# it: "card4111111111111111" and "4111111111111111exp" are card numbers typed in a hurry.
+_DIGIT_RUN = re.compile(rf"(?<!\d)\d+(?:{_SEP}\d+)*")
 _DIGITS = re.compile(r"\d+")
 # ISO 13616: country code and check digits, then the rest in groups (or compact).
 _IBAN_START = re.compile(r"(?<![^\W_])[A-Za-z]{2}[0-9]{2}")
@@ -142,12 +142,10 @@ def _find_cards(text: str) -> list[tuple[int, int, int]]:
     A run can hold more than a card ("4111 1111 1111 1111 12/28", or two cards one space apart),
     so every group start is tried with its longest valid window, and overlapping windows are
     removed together: a chance-valid window that starts early cannot leave a card's tail behind.
-    A window never cuts a group, so a card is never taken out of a longer digit or letter run."""
+    A window never cuts a group, so a card is never taken out of a longer digit run."""
     found: list[tuple[int, int, int]] = []
     for run in _DIGIT_RUN.finditer(text):
         groups = [(m.start(), m.end()) for m in _DIGITS.finditer(text, run.start(), run.end())]
-        if _glued(text, run.end()):
-            groups.pop()  # "... 1111abc": the last group belongs to a word
         digits = [int(c) for start, end in groups for c in text[start:end]]
         bounds = [0]  # digits before each group
         for start, end in groups:

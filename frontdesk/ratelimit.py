@@ -154,15 +154,33 @@ def client_address(peer: str | None, headers: Mapping[str, str], settings: Clien
     peer = peer or "unknown"
     if not settings.header or not _trusted(peer, settings.trusted_networks):
         return peer
-    value = headers.get(settings.header) or headers.get(settings.header.lower()) or ""
-    entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+    # Every line of the header, in order: a proxy may add its own line after the client's.
+    getall = getattr(headers, "getall", None)
+    lines = getall(settings.header, []) if getall else [headers.get(settings.header) or
+                                                         headers.get(settings.header.lower()) or ""]
+    entries = [entry.strip() for line in lines for entry in str(line).split(",") if entry.strip()]
     if not entries:
         return peer
     candidate = entries[max(len(entries) - settings.proxies, 0)]
+    if "%" in candidate:  # an IPv6 zone id names an interface, not a client
+        return peer
     try:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
         return peer
+
+
+def client_identity(peer: str | None, headers: Mapping[str, str], settings: ClientAddressSettings) -> str:
+    """What rate limits count a client by: its IPv4 address, or its IPv6 /64 (one subscriber
+    has a whole /64 and could rotate through it otherwise)."""
+    address = client_address(peer, headers, settings)
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6 and not parsed.is_loopback:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return address
 
 
 def _trusted(peer: str, networks: tuple[str, ...]) -> bool:

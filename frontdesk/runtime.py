@@ -50,14 +50,3 @@ def rasa_environment(settings: Settings, inherited: Mapping[str, str] | None = N
         )
     return env
 
-
-# Rasa's Sanic app takes 100 MB request bodies by default and parses them before any channel can
-# look at the 2,000-character limit. Nothing we serve from Rasa needs more than this (REST and
-# Slack messages, agent events); Sanic reads SANIC_* variables into its config when the app is
-# created, so this reaches Rasa's app without touching Rasa.
-RASA_MAX_REQUEST_BYTES = 64 * 1024
-
-
-def rasa_process_environment() -> dict[str, str]:
-    """What only the Rasa server's process gets (the action server receives whole trackers)."""
-    return {"SANIC_REQUEST_MAX_SIZE": str(RASA_MAX_REQUEST_BYTES)}

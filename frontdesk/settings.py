@@ -222,6 +222,10 @@ class Settings:
             missing = production_problems(self)
             if missing:
                 raise SettingsError("production refuses to start without real secrets: " + "; ".join(missing))
+        elif not _loopback(self.bind_host):
+            # The built-in key is public and the demo sign-in signs in as anyone: never on a network.
+            raise SettingsError(f"FRONTDESK_ENV=development listens on loopback only, not FRONTDESK_BIND_HOST="
+                                f"{self.bind_host!r}")
 
     @property
     def is_production(self) -> bool:
@@ -367,6 +371,15 @@ class Settings:
         )
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def production_problems(settings: Settings) -> list[str]:
     """What a production start lacks, one line per variable; empty when it may start."""
     problems = []
@@ -381,4 +394,12 @@ def production_problems(settings: Settings) -> list[str]:
             problems.append(f"{name} must be at least {MIN_SECRET_CHARS} characters")
     if settings.demo_sign_in:
         problems.append("FRONTDESK_DEMO_SIGN_IN is for development only")
+    # One secret doing two jobs lets whoever holds it for one do the other (the support site
+    # signing Rasa API tokens, say).
+    shared = [settings.secret_key, settings.action_server_secret, settings.rasa_jwt_secret,
+              settings.customer_token.secret]
+    present = [value for value in shared if value]
+    if len(set(present)) < len(present):
+        problems.append("FRONTDESK_SECRET_KEY, ACTION_SERVER_SECRET, RASA_JWT_SECRET and CUSTOMER_TOKEN_SECRET "
+                        "must all be different")
     return problems

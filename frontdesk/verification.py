@@ -3,8 +3,9 @@
 The customer gives their account e-mail; if it has an active account, a 6-digit code goes to
 that address. The chat answer is the same whether or not the account exists (no enumeration),
 and an unknown address gets a pending row too, so that guessing a code fails the same way.
-Codes are minted when the e-mail is sent (the outbox holds no secret), valid for 10 minutes,
-allow 5 attempts, and are stored only as an HMAC keyed with the server's secret: six digits
+Codes are minted when the e-mail is sent (the outbox holds no secret), valid for 10 minutes from
+the request (an unknown address's row expires the same way, so "expired" tells nothing), allow
+5 attempts, and are stored only as an HMAC keyed with the server's secret: six digits
 are too few to survive a plain hash if the table leaked.
 """
 
@@ -106,8 +107,10 @@ class EmailVerification:
             older.status = "superseded"  # only the newest code counts
         account = self.identity.find_by_email(session, email)
         usable = account is not None and account.status is AccountStatus.ACTIVE
+        # Every request expires the same way, known address or not: "expired" must not tell them apart.
         session.add(VerificationRow(conversation_id=context.conversation_id, email_key=email_key,
-                                    account_id=account.id if usable else None, requested_at=now))
+                                    account_id=account.id if usable else None, requested_at=now,
+                                    expires_at=now + CODE_TTL))
         if usable and not self.outbox.enqueue(session, CODE_EMAIL, account.id):
             self.audit.record(session, context, "email.daily_cap_reached", reason=CODE_EMAIL)
         self.audit.record(session, context, "verification.code_requested",
@@ -152,10 +155,12 @@ class EmailVerification:
         account = self.identity.get(session, outbox_row.account_id or "")
         if row is None or account is None:
             return None  # superseded or gone: nothing to send
+        now = self.clock()
+        if row.expires_at is not None and now >= row.expires_at:
+            return None  # the code would arrive dead: the customer asks again
         code = f"{secrets.randbelow(10**6):06d}"
         row.code_hash = self._hmac("code", str(row.id), code)
-        row.expires_at = self.clock() + CODE_TTL
-        minutes = int(CODE_TTL.total_seconds() // 60)
+        minutes = max(1, int(((row.expires_at or now + CODE_TTL) - now).total_seconds() // 60))
         return ComposedEmail(
             to=account.email,
             subject=f"Your Frontdesk verification code: {code}",
@@ -169,7 +174,7 @@ class EmailVerification:
     def discard(self, session: Session, email: ComposedEmail) -> None:
         row = session.get(VerificationRow, email.secret_id)
         if row is not None and row.status == "pending":
-            row.code_hash, row.expires_at = None, None  # a failed send leaves no usable code
+            row.code_hash = None  # a failed send leaves no usable code
 
     def composers(self) -> dict[str, EmailVerification]:
         return {CODE_EMAIL: self}

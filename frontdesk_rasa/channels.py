@@ -54,7 +54,7 @@ from frontdesk.customer_token import (
 )
 from frontdesk.db import Database
 from frontdesk.privacy import strip_payment_details
-from frontdesk.ratelimit import SlidingWindowLimiter, client_address
+from frontdesk.ratelimit import SlidingWindowLimiter, client_identity
 from frontdesk.settings import Settings
 from frontdesk_rasa import speedups
 
@@ -68,6 +68,7 @@ MAX_MESSAGE_CHARS = 2000
 MAX_METADATA_CHARS = 8192
 MAX_SOCKET_PACKET_BYTES = 64 * 1024
 SESSION_HEADER = "X-Frontdesk-Session"
+POLLS_PER_CLIENT_PER_MINUTE = 120  # a poll every half second; each reads the conversation
 TOO_LONG = (
     f"That message is too long for me (over {MAX_MESSAGE_CHARS:,} characters). Please send a shorter "
     'summary of what you need, or say "agent" to reach a person.'
@@ -113,6 +114,7 @@ class ChannelGate:
     per_conversation: SlidingWindowLimiter
     per_client: SlidingWindowLimiter
     overall: SlidingWindowLimiter
+    polls: SlidingWindowLimiter
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChannelGate:
@@ -124,17 +126,25 @@ class ChannelGate:
         return cls(ChatSessions(settings.secret_key), attestations, settings,
                    SlidingWindowLimiter(limits.messages_per_conversation_per_minute, 60),
                    SlidingWindowLimiter(limits.messages_per_client_per_minute, 60),
-                   SlidingWindowLimiter(limits.messages_per_minute, 60, max_keys=1))
+                   SlidingWindowLimiter(limits.messages_per_minute, 60, max_keys=1),
+                   SlidingWindowLimiter(POLLS_PER_CLIENT_PER_MINUTE, 60))
 
     def client(self, peer: str | None, headers: Mapping[str, str]) -> str:
-        return self.sessions.client_key(client_address(peer, headers, self.settings.client_address))
+        return self.sessions.client_key(client_identity(peer, headers, self.settings.client_address))
 
     def admit(self, client: str, conversation_id: str | None) -> bool:
-        """Counts the message against every limit; False when one of them is exceeded."""
-        allowed = self.overall.allow("all") & self.per_client.allow(client)
-        if conversation_id is not None:
-            allowed &= self.per_conversation.allow(conversation_id)
-        return allowed
+        """Counts the message against its client, its conversation, then everyone's limit; False
+        when one refuses it. What a client's own limit refuses never reaches the overall one: one
+        client hammering away cannot use up everyone's share."""
+        if not self.per_client.allow(client):
+            return False
+        if conversation_id is not None and not self.per_conversation.allow(conversation_id):
+            return False
+        return self.overall.allow("all")
+
+    def admit_poll(self, client: str) -> bool:
+        """A waiting REST client polls every few seconds: its own, more generous limit."""
+        return self.polls.allow(client)
 
     def metadata(self, client_metadata: Any, conversation_id: str, client: str) -> dict[str, Any]:
         if isinstance(client_metadata, str):
@@ -176,6 +186,9 @@ class BoundedRestInput(RestInput):
         async def agent_messages(request: Request) -> HTTPResponse:
             """REST has no push: a waiting client polls here for what a support agent wrote, with
             its session token in the X-Frontdesk-Session header (never in the URL)."""
+            if not gate.admit_poll(gate.client(request.ip, request.headers)):
+                return response.json({"error": "too many requests; wait a minute"}, status=429,
+                                     headers={"Retry-After": "60"})
             conversation_id = gate.sessions.conversation_id("rest", request.headers.get(SESSION_HEADER))
             if conversation_id is None:
                 return _unauthorized(f"send the session token of your conversation in the {SESSION_HEADER} header")
@@ -268,6 +281,7 @@ class PersistentSocketIOInput(SocketIOInput):
         sio.eio.max_http_buffer_size = MAX_SOCKET_PACKET_BYTES
         output = self.get_output_channel
         clients: dict[str, str] = {}  # socket id -> pseudonym of its client address
+        rooms: dict[str, str] = {}  # socket id -> the conversation room it joined
 
         @sio.on("connect", namespace=self.namespace)
         async def connect(sid: str, environ: dict, _auth: Any = None) -> bool:
@@ -278,18 +292,27 @@ class PersistentSocketIOInput(SocketIOInput):
         @sio.on("disconnect", namespace=self.namespace)
         async def disconnect(sid: str) -> None:
             clients.pop(sid, None)
+            rooms.pop(sid, None)
 
         async def tell(sid: str, text: str) -> None:
             await sio.emit(self.bot_message_evt, {"text": text}, room=sid, namespace=self.namespace)
 
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: str, data: Any) -> None:
+            if not gate.admit(clients.get(sid) or gate.client(None, {}), None):
+                return  # a client asking for sessions in a loop: nothing to confirm
             token = data.get("session_id") if isinstance(data, dict) else None
             conversation_id = gate.sessions.conversation_id("socketio", token)
             if conversation_id is None:
                 token = gate.sessions.issue("socketio")
                 conversation_id = gate.sessions.conversation_id("socketio", token)
             if self.session_persistence:
+                previous = rooms.get(sid)
+                if previous is not None and previous != conversation_id:  # one conversation a socket
+                    left = sio.leave_room(sid, previous, namespace=self.namespace)
+                    if inspect.isawaitable(left):
+                        await left
+                rooms[sid] = conversation_id
                 joined = sio.enter_room(sid, conversation_id, namespace=self.namespace)
                 if inspect.isawaitable(joined):
                     await joined

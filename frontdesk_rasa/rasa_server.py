@@ -4,13 +4,19 @@
 send it as ``?token=X``, which proxies and access logs keep. Run as
 ``python -m frontdesk_rasa.rasa_server run …``: the same command line, plus ``--jwt-secret``
 from ``RASA_JWT_SECRET``, added inside the process (``ps`` shows the command as it was started).
-Clients then send a JWT in the ``Authorization`` header (frontdesk/conversations.py).
+Clients then send a JWT in the ``Authorization`` header (frontdesk/conversations.py). It also
+caps request bodies at 64 KB.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+
+# Rasa's Sanic app takes 100 MB request bodies by default and parses them before any channel can
+# look at the 2,000-character limit. Nothing we serve from Rasa needs more (REST and Slack
+# messages, agents' events). Only this process: the action server receives whole trackers.
+MAX_REQUEST_BYTES = 64 * 1024
 
 
 def rasa_argv(argv: list[str], environ: dict[str, str] | os._Environ[str]) -> list[str]:
@@ -24,6 +30,9 @@ def rasa_argv(argv: list[str], environ: dict[str, str] | os._Environ[str]) -> li
 
 
 def main() -> None:
+    # Sanic reads SANIC_* variables into the app's config when Rasa creates it: this reaches Rasa's
+    # app without touching Rasa, however the server is started.
+    os.environ.setdefault("SANIC_REQUEST_MAX_SIZE", str(MAX_REQUEST_BYTES))
     sys.argv = rasa_argv(sys.argv[1:], os.environ)
     from rasa.__main__ import main as rasa_main
 

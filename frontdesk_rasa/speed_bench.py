@@ -914,7 +914,7 @@ class ExtraRasa:
 def start_extra_rasa(procs: Processes, stack_env: dict[str, str], workdir: Path, name: str, speedups: bool,
                      model: Path) -> ExtraRasa:
     from frontdesk.launcher import rasa_server_args
-    from frontdesk.runtime import rasa_environment, rasa_process_environment
+    from frontdesk.runtime import rasa_environment
     from frontdesk.settings import Settings
 
     ports = {"rasa": free_port(), "actions": free_port()}
@@ -930,7 +930,7 @@ def start_extra_rasa(procs: Processes, stack_env: dict[str, str], workdir: Path,
     rasa_args = ["--model", str(model), "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"]
     rasa = procs.start(f"{name} rasa", profiled(rasa_server_args(settings, rasa_args), out / "rasa",
                                                 speedups=speedups, module="frontdesk_rasa.rasa_server"),
-                       {**env, **rasa_process_environment()}, ROOT, workdir / f"{name}-rasa.log")
+                       env, ROOT, workdir / f"{name}-rasa.log")
     return ExtraRasa(f"http://127.0.0.1:{ports['rasa']}", rasa, actions, Profiler(rasa, out / "rasa"),
                      Profiler(actions, out / "actions"), workdir / name,
                      f"http://127.0.0.1:{ports['actions']}/health")

@@ -54,6 +54,17 @@ def test_metadata_keeps_the_client_s_keys_but_never_our_namespace_or_the_token(g
     assert gate.metadata("{not json", "rest-1", "k") == {"frontdesk_client": "k"}
 
 
+def test_one_client_hammering_away_cannot_use_up_everyone_s_share(tmp_path):
+    from frontdesk.settings import AbuseLimits
+
+    settings = Settings(env="development", secret_key=SECRET, database_url=f"sqlite:///{tmp_path / 'fd.db'}",
+                        abuse=AbuseLimits(messages_per_client_per_minute=5, messages_per_minute=20))
+    gate = ChannelGate.from_settings(settings)
+    admitted = [gate.admit("attacker", None) for _ in range(500)]
+    assert admitted.count(True) == 5
+    assert all(gate.admit(f"customer-{n}", f"conversation-{n}") for n in range(15))  # the rest of the share
+
+
 async def test_socketio_sessions_are_issued_and_join_the_derived_room(gate, monkeypatch):
     """A socket joins the room of the conversation derived from a token the server issued; a
     made-up session id gets a new token instead. The trap of python-socketio >= 5.10, where
@@ -95,6 +106,11 @@ async def test_socketio_sessions_are_issued_and_join_the_derived_room(gate, monk
     monkeypatch.setattr(sio, "enter_room", lambda sid, room, namespace=None: joined.append((sid, room)))
     await handlers["session_request"]("sid-2", {"session_id": token})  # python-socketio 5.9
     assert joined[-1] == ("sid-2", conversation) and emitted[-1] == ("session_confirm", token, "sid-2")
+    # A socket is in one conversation's room at a time: asking again leaves the previous one.
+    left: list[tuple[str, str]] = []
+    monkeypatch.setattr(sio, "leave_room", lambda sid, room, namespace=None: left.append((sid, room)))
+    await handlers["session_request"]("sid-2", {"session_id": None})
+    assert left == [("sid-2", conversation)] and joined[-1][1] != conversation
 
     # A REST token, a bare conversation id or a Slack-shaped id is not a socket.io session.
     for forged in (sessions.issue("rest"), conversation, "U0AB_D0CD_1764235000.123456"):

@@ -269,8 +269,9 @@ def session_tracker(metadata: Any) -> Tracker:
 
 async def test_a_signed_token_binds_the_session_to_the_customer(signing_site):
     _, events = await run(ActionSessionStart(), session_tracker({"frontdesk_customer": signing_site("AC-100002")}))
-    assert names(events) == [("session_started", None), ("slot", "customer_id"), ("action", "action_listen")]
-    assert events[1]["value"] == "AC-100002"
+    assert names(events) == [("session_started", None), ("slot", "customer_id"), ("slot", "customer_verified_until"),
+                             ("action", "action_listen")]
+    assert events[1]["value"] == "AC-100002" and events[2]["value"] > 0  # bound until the token expires
 
 
 @pytest.mark.parametrize("metadata", [

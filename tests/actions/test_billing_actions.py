@@ -120,3 +120,61 @@ def test_cleared_slots_are_not_complained_about(billing_services):
     assert form.validate_billing_email(None, dispatcher, t, {}) == {"billing_email": None}
     assert form.validate_otp_code(None, dispatcher, t, {}) == {"otp_code": None}
     assert dispatcher.messages == []
+
+
+@pytest.fixture
+def signed_in(billing_services, monkeypatch):
+    """A support site whose tokens the chat channel attests (the action server checks them)."""
+    from frontdesk.customer_token import CustomerAttestations, CustomerBinding, CustomerTokenVerifier
+    from frontdesk.settings import CustomerTokenSettings
+
+    verifier = CustomerTokenVerifier(CustomerTokenSettings(secret="k" * 40, issuer="site", audience="chat"))
+    attestations = CustomerAttestations(verifier, None, billing_services.settings.secret_key)
+    monkeypatch.setattr(billing_services, "customer_binding",
+                        CustomerBinding(attestations, billing_services.identity, billing_services.audit))
+    monkeypatch.setattr("actions.session.get_services", lambda: billing_services)
+    return lambda account_id, sender="bill-1": attestations.attest(verifier.mint(account_id), sender)
+
+
+def page_message(text: str, intent: str, attestation: dict | None, slots: dict[str, Any]) -> Tracker:
+    """The latest message as the widget sends it: with what the page says about who is signed in."""
+    message = {"text": text, "intent": {"name": intent, "confidence": 0.93}, "entities": [],
+               "metadata": {"frontdesk_customer": attestation} if attestation is not None else {}}
+    return Tracker("bill-1", slots, message, [{"event": "user", "text": text, "parse_data": message}], False, None,
+                   {}, "action_listen")
+
+
+def slot(events: list[dict[str, Any]], name: str) -> object:
+    return next(e["value"] for e in events if e.get("event") == "slot" and e["name"] == name)
+
+
+async def test_a_token_binding_ends_when_the_page_signs_out(signed_in):
+    """A shared browser: the customer signed out, the next person asks for billing details."""
+    token_bound = {"customer_id": "AC-100002", "customer_verified_until": 4_102_444_800.0}
+    signed_out = {"rejected": "signed_out"}
+    dispatcher, events = await run(ActionBillingLookup(), page_message(
+        "what plan are we on", "ask_plan_details", signed_out, token_bound))
+    assert dispatcher.messages == []  # nothing of the previous customer's account
+    assert slot(events, "customer_id") is None and slot(events, "pending_billing_intent") == "ask_plan_details"
+    assert {"event": "followup", "name": "billing_verification_form", "timestamp": None} in events
+
+
+async def test_a_token_binding_ends_with_the_token(signed_in):
+    expired = {"customer_id": "AC-100002", "customer_verified_until": 1_000_000_000.0}
+    dispatcher, events = await run(ActionBillingLookup(), page_message("what plan", "ask_plan_details", None, expired))
+    assert dispatcher.messages == [] and slot(events, "customer_id") is None
+
+
+async def test_someone_else_signing_in_on_the_page_is_answered_as_themselves(signed_in):
+    bound_to_grace = {"customer_id": "AC-100002", "customer_verified_until": 4_102_444_800.0}
+    dispatcher, events = await run(ActionBillingLookup(), page_message(
+        "what plan are we on", "ask_plan_details", signed_in("AC-100003"), bound_to_grace))
+    assert "Team plan" in dispatcher.messages[0]["text"] and slot(events, "customer_id") == "AC-100003"
+
+
+async def test_a_code_verified_customer_does_not_depend_on_the_page(signed_in):
+    by_code = {"customer_id": "AC-100003", "customer_verified_until": None}
+    dispatcher, events = await run(ActionBillingLookup(), page_message(
+        "what plan are we on", "ask_plan_details", {"rejected": "signed_out"}, by_code))
+    assert "Team plan" in dispatcher.messages[0]["text"]
+    assert not [e for e in events if e.get("name") == "customer_id"]

@@ -61,11 +61,11 @@ async def test_a_customer_chats_in_the_widget_resets_a_password_and_gets_an_agen
             assert len(stack.smtp.wait_for(mails_before + 1)) == mails_before + 1
 
             # A reload keeps the same conversation and shows its history.
-            session_id = await page.evaluate("JSON.parse(localStorage.getItem('chat_session')).session_id")
+            session_id = await page.evaluate("JSON.parse(sessionStorage.getItem('chat_session')).session_id")
             await page.reload()
             await expect(page.locator(".rw-client", has_text="ada.lovelace@example.com")).to_be_visible(
                 timeout=20_000)
-            assert await page.evaluate("JSON.parse(localStorage.getItem('chat_session')).session_id") == session_id
+            assert await page.evaluate("JSON.parse(sessionStorage.getItem('chat_session')).session_id") == session_id
 
             # The handoff is visible, and an agent's reply arrives in the same widget.
             await send(page, "can I talk to a person please")

@@ -18,7 +18,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.stack import PRODUCTION_SECRETS, Stack, customer_token_settings, frontdesk, issue_token
+from tests.stack import PRODUCTION_SECRETS, Stack, WidgetCustomer, customer_token_settings, frontdesk, issue_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -44,6 +44,24 @@ def test_the_customer_token_is_not_stored_and_cannot_be_replayed(stack: Stack):
     answer = " ".join(stack.texts(replay, "how many seats are we paying for", metadata={"customer_token": token}))
     assert "120 seats" not in answer and "check it's you" in answer
     assert audit_reasons(stack, replay, "customer.token_rejected") == ["replayed_in_another_conversation"]
+
+
+async def test_a_binding_lasts_only_while_the_page_vouches_for_it(stack: Stack):
+    """A shared browser: the customer signs out of the support site (the widget then says
+    nobody is signed in); whoever asks next in that chat sees none of their billing data."""
+    customer = WidgetCustomer(stack.rasa_url)
+    await customer.connect()
+    try:
+        await customer.say("how many seats are we paying for", {"customer_token": stack.customer_token("AC-100002")})
+        assert "120 seats" in (await customer.next_message())["text"]
+        await customer.say("how many seats are we paying for", {"customer_token": None})
+        answer = (await customer.next_message())["text"]
+        assert "120 seats" not in answer and "check it's you" in answer
+    finally:
+        await customer.client.disconnect()
+    assert "signed_out" in [r.reason for r in stack.rows(
+        "SELECT reason FROM audit_records WHERE conversation_id = :c AND decision = 'customer.unbound'",
+        c=customer.conversation_id)]
 
 
 @pytest.mark.parametrize("missing", ["iss", "aud", "jti"])

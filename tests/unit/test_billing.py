@@ -144,6 +144,20 @@ def test_unknown_addresses_look_the_same_and_codes_expire_and_lock(billed, smtp_
         assert billed.verification.check_code(session, "123456", expired).outcome is CodeCheck.EXPIRED
 
 
+def test_an_expired_code_looks_the_same_for_a_known_and_an_unknown_address(billed, clock):
+    """The review's oracle: a code only a real account was sent used to be the only one that
+    could expire, so "expired" against "wrong" told which addresses have accounts."""
+    known, unknown = DecisionContext("otp-known-late"), DecisionContext("otp-unknown-late")
+    with billed.db.transaction() as session:
+        billed.verification.request_code(session, "alan.turing@example.net", known)
+        billed.verification.request_code(session, "nobody.at.all@example.com", unknown)
+    billed.outbox.dispatch_due(billed.db, billed.mailer)
+    clock.advance(minutes=11)
+    with billed.db.transaction() as session:
+        outcomes = {billed.verification.check_code(session, "123456", context).outcome for context in (known, unknown)}
+    assert outcomes == {CodeCheck.EXPIRED}
+
+
 def test_code_requests_are_rate_limited(billed):
     context = DecisionContext("otp-spam")
     with billed.db.transaction() as session:

@@ -154,8 +154,12 @@ def test_the_token_is_replaced_by_an_attestation_bound_to_its_conversation(monke
     other_key = CustomerAttestations(verifier(), None, "x" * 40, clock=lambda: NOW)
     with pytest.raises(TokenRejected, match="forged_attestation"):
         other_key.check(attestation, "conv-a")
-    # A client cannot send an attestation of its own: our namespace is dropped.
-    assert admitted_metadata({"frontdesk_customer": attestation}, "conv-a", attestations()) == {}
+    # A client cannot send an attestation of its own (our namespace is dropped), nor the model id
+    # the audit trail reads; a page with nobody signed in says so.
+    assert admitted_metadata({"frontdesk_customer": attestation, "model_id": "x", "assistant_id": "y"},
+                             "conv-a", attestations()) == {}
+    assert admitted_metadata({"customer_token": None}, "conv-a", attestations()) == {
+        "frontdesk_customer": {"rejected": "signed_out"}}
 
 
 def test_a_token_replayed_in_another_conversation_is_refused(db, monkeypatch):
@@ -177,10 +181,11 @@ def test_binding_audits_both_outcomes_and_refuses_unknown_accounts(services, db,
         return attestations().attest(verifier().mint(account_id), "conv-token")
 
     with db.transaction() as session:
-        assert binding.bind(session, attested("AC-100002"), context) == "AC-100002"
-        assert binding.bind(session, attested("AC-999999"), context) is None
-        assert binding.bind(session, "junk", context) is None
-        assert binding.bind(session, {"rejected": "expired"}, context) is None
+        bound = binding.bind(session, attested("AC-100002"), context)
+        assert (bound.customer_id, bound.valid_until) == ("AC-100002", NOW + 900)  # until the token expires
+        assert binding.bind(session, attested("AC-999999"), context).customer_id is None
+        assert binding.bind(session, "junk", context).customer_id is None
+        assert binding.bind(session, {"rejected": "expired"}, context).customer_id is None
     with db.transaction() as session:
         records = services.audit.list(session, "conv-token", None, 10)
     outcomes = sorted((r.decision, r.reason) for r in records)

@@ -119,13 +119,22 @@ def test_messages_written_while_waiting_are_appended(services, clock):
                             {"id": 100 + i, "ts": later + i, "data": json.dumps({"text": message})})
     assert services.handoff.sync_waiting_messages(services.db) == 2
     assert services.handoff.sync_waiting_messages(services.db) == 0  # each message once
+    # More within the minute waits for the next comment: one ticketing call a minute at the most.
+    with services.db.transaction() as session:
+        session.execute(text("INSERT INTO events (id, sender_id, type_name, timestamp, data) "
+                             "VALUES (102, 'waiting', 'user', :ts, :data)"),
+                        {"ts": later + 2, "data": json.dumps({"text": "still here"})})
+    assert services.handoff.sync_waiting_messages(services.db) == 0
+    clock.advance(minutes=1)
+    assert services.handoff.sync_waiting_messages(services.db) == 1
     services.ticket_outbox.dispatch_due(services.db)
     with services.db.transaction() as session:
         comments = [c.body for c in session.execute(select(TicketCommentRow).order_by(TicketCommentRow.id)).scalars()]
     # Each comment ends with its outbox row's reference: what makes a retried comment harmless.
     assert [c.rsplit("\n\n", 1)[0] for c in comments] == [
-        "Customer (waiting for an agent): hello? anyone there",
-        "Customer (waiting for an agent): my email is <EMAIL_ADDRESS>"]
+        "Customer (waiting for an agent): hello? anyone there\n"
+        "Customer (waiting for an agent): my email is <EMAIL_ADDRESS>",
+        "Customer (waiting for an agent): still here"]
     assert all(re.fullmatch(r"\[frontdesk ref fd-op-\d+\]", c.rsplit("\n\n", 1)[1]) for c in comments)
 
 

@@ -95,6 +95,14 @@ def test_every_card_format_is_removed_alone_and_inside_a_sentence(written: str):
     ("charge 6011-1111-1111-1117 again\nthanks", f"charge {CARD_PLACEHOLDER} again\nthanks"),
     # The expiry date and security code written straight after the card go with it.
     ("4111 1111 1111 1111 12/28 123", CARD_PLACEHOLDER),
+    # What the security review still got through: line breaks, commas, long or doubled separators,
+    # and a number glued to a word.
+    ("my card\n4111\n1111\n1111\n1111", f"my card\n{CARD_PLACEHOLDER}"),
+    ("4111,1111,1111,1111 please", f"{CARD_PLACEHOLDER} please"),
+    ("4111    1111    1111    1111", CARD_PLACEHOLDER),
+    ("4111--1111--1111--1111", CARD_PLACEHOLDER),
+    ("card4111 1111 1111 1111", f"card{CARD_PLACEHOLDER}"),
+    ("4111111111111111exp 12/28", f"{CARD_PLACEHOLDER}exp 12/28"),
 ])
 def test_cards_inside_text(message: str, expected: str):
     assert strip_payment_details(message) == StrippedText(expected, cards=1, ibans=0)
@@ -195,9 +203,7 @@ def test_an_iban_and_a_card_in_one_message_are_told_apart():
     "order #100045 shipped",
     "IP 192.168.100.200",
     "tracking 1Z999AA10123456784",
-    # A card-like number glued to letters, or inside a longer digit run.
-    "ref4111111111111111",
-    "4111111111111111abc",
+    # A card-like number inside a longer digit run.
     "41111111111111111111",
     "",
 ])

@@ -147,6 +147,21 @@ def test_the_client_address_comes_from_a_trusted_proxy_only(peer, headers, setti
     assert client_address(peer, headers, settings) == expected
 
 
+def test_every_line_of_the_header_counts_and_ipv6_clients_are_counted_by_their_slash_64():
+    from sanic.compat import Header
+
+    from frontdesk.ratelimit import client_identity
+
+    proxy = ClientAddressSettings(header="X-Forwarded-For")
+    # HAProxy-style: the proxy adds its own line after the one the client wrote.
+    two_lines = Header([("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", "203.0.113.7")])
+    assert client_address("127.0.0.1", two_lines, proxy) == "203.0.113.7"
+    rotating = [client_identity("127.0.0.1", {"X-Forwarded-For": f"2001:db8:1:2::{n:x}"}, proxy) for n in range(50)]
+    assert set(rotating) == {"2001:db8:1:2::/64"}
+    assert client_identity("127.0.0.1", {"X-Forwarded-For": "fe80::1%eth0"}, proxy) == "127.0.0.1"  # junk: the peer
+    assert client_identity("203.0.113.9", {}, proxy) == "203.0.113.9"
+
+
 def test_failed_sign_ins_slow_a_guesser_but_never_lock_out_a_valid_token():
     limiter = FailedSignIns(per_token=3, per_client=5)
     for _ in range(3):

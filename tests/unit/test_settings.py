@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from frontdesk.runtime import rasa_environment, rasa_process_environment
+from frontdesk.runtime import rasa_environment
 from frontdesk.settings import _DEV_SECRET_KEY, Settings, SettingsError
 
 DEV = {"FRONTDESK_ENV": "development"}
@@ -66,7 +66,6 @@ def test_environment_overrides():
     assert settings.reset.max_requests_per_email_per_hour == 5
     env = rasa_environment(settings)
     assert env["FRONTDESK_DATABASE_URL"] == "postgresql://fd@db:5432/frontdesk"
-    assert rasa_process_environment() == {"SANIC_REQUEST_MAX_SIZE": "65536"}
     assert env["ACTION_ENDPOINT_URL"] == "http://127.0.0.1:6055/webhook"
     assert (env["FRONTDESK_LOCK_STORE_TYPE"], env["FRONTDESK_LOCK_STORE_HOST"]) == ("redis", "cache")
     assert (env["FRONTDESK_LOCK_STORE_PORT"], env["FRONTDESK_LOCK_STORE_DB"]) == ("6380", "2")
@@ -165,3 +164,15 @@ def test_rasa_sends_the_action_server_secret_as_a_header(monkeypatch):
     action = read_endpoints_from_path(PROJECT_ROOT / "endpoints.yml").action
     assert action.headers == {"Authorization": "Bearer " + "s" * 40}
     assert not action.token and "token" not in action.url  # never a secret in the URL
+
+
+def test_development_never_listens_on_a_network_and_production_secrets_differ():
+    with pytest.raises(SettingsError, match="loopback only"):
+        Settings.from_env({**DEV, "FRONTDESK_BIND_HOST": "0.0.0.0"})
+    assert Settings.from_env({**DEV, "FRONTDESK_BIND_HOST": "::1"}).bind_host == "::1"
+    assert Settings.from_env({**SECRETS, "FRONTDESK_BIND_HOST": "10.0.0.5"}).bind_host == "10.0.0.5"
+    with pytest.raises(SettingsError, match="must all be different"):
+        Settings.from_env({**SECRETS, "RASA_JWT_SECRET": SECRETS["ACTION_SERVER_SECRET"]})
+    with pytest.raises(SettingsError, match="must all be different"):
+        Settings.from_env({**SECRETS, "CUSTOMER_TOKEN_SECRET": SECRETS["RASA_JWT_SECRET"],
+                           "CUSTOMER_TOKEN_ISSUER": "site", "CUSTOMER_TOKEN_AUDIENCE": "chat"})
