@@ -72,6 +72,14 @@ def test_the_evaluation_sets_are_never_in_the_training_data():
     assert not overlap, f"out-of-scope evaluation messages found in training data: {sorted(overlap)[:10]}"
 
 
+def test_the_blind_set_is_never_in_the_training_data():
+    """tests/nlu/blind/: written by someone who had not seen data/; never trained on (issue 16)."""
+    training = set().union(*(_examples(p) for p in (ROOT / "data").rglob("*.yml")))
+    for blind in (ROOT / "tests" / "nlu" / "blind").glob("*.yml"):
+        overlap = _examples(blind) & training
+        assert not overlap, f"{blind.name} lines found in training data: {sorted(overlap)[:10]}"
+
+
 def test_the_closed_beta_phrasebook_is_never_in_the_training_data():
     training = set().union(*(_examples(p) for p in (ROOT / "data").rglob("*.yml")))
     # Openers only: short answers ("yes", "no thanks") are a closed class that both must contain.
