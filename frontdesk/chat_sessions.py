@@ -30,6 +30,8 @@ _RANDOM_BYTES = 16  # 128 bits: not guessable, not enumerable
 _MAC_BYTES = 16
 _TOKEN = re.compile(rf"{TOKEN_VERSION}\.([A-Za-z0-9_-]{{22}})\.([A-Za-z0-9_-]{{22}})")
 CHANNELS = frozenset({"rest", "socketio"})
+# The HTTP header that carries the session token (REST replies; the REST poll's request).
+SESSION_HEADER = "X-Frontdesk-Session"
 # The message-metadata key the channels put the client's pseudonym under (see ``client_key``).
 CLIENT_KEY = "frontdesk_client"
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from frontdesk.agent_assist import ConversationFacts, suggest_reply, summarise
 from frontdesk.audit import AuditLog, DecisionContext
 from frontdesk.billing_triage import BILLING_INTENTS
-from frontdesk.crm import Crm
+from frontdesk.crm import Crm, CustomerProfile
 from frontdesk.db import Database
 from frontdesk.escalation import FollowUp
 from frontdesk.handoff_policy import HandoffPolicy
@@ -290,11 +290,7 @@ class HandoffService:
             return self._result(already_open, created=False)
 
         now = self.clock()
-        open_tickets = int(session.execute(
-            select(func.count()).select_from(HandoffRow).where(
-                HandoffRow.customer_id == follow_up.account_id, HandoffRow.status == "open")
-        ).scalar_one())
-        profile = self.crm.profile(session, follow_up.account_id, open_tickets=open_tickets)
+        profile = self._profile(session, follow_up.account_id)
         queue = self.policy.queues[FOLLOW_UP_QUEUE]
         priority = self.policy.priority(follow_up.category, profile.tier if profile else None,
                                         profile.plan if profile else None)
@@ -329,6 +325,12 @@ class HandoffService:
                           queue=row.queue, priority=row.priority, category=row.category)
         return self._result(row, created=True)
 
+    def _profile(self, session: Session, customer_id: str) -> CustomerProfile | None:
+        """The customer's CRM profile, with how many of their handoffs are open."""
+        open_tickets = int(session.execute(select(func.count()).select_from(HandoffRow).where(
+            HandoffRow.customer_id == customer_id, HandoffRow.status == "open")).scalar_one())
+        return self.crm.profile(session, customer_id, open_tickets=open_tickets)
+
     def _draft(self, session: Session, request: HandoffRequest) -> HandoffRow:
         now = self.clock()
         # When the bot handed off because it did not understand, its weak guess is a hint for the
@@ -337,14 +339,7 @@ class HandoffService:
         guessing = request.reason == "low_nlu_confidence"
         routing_intent = None if guessing else request.intent
         category = self.policy.category(routing_intent)
-        open_tickets = 0
-        profile = None
-        if request.customer_id:
-            open_tickets = int(session.execute(
-                select(func.count()).select_from(HandoffRow).where(
-                    HandoffRow.customer_id == request.customer_id, HandoffRow.status == "open")
-            ).scalar_one())
-            profile = self.crm.profile(session, request.customer_id, open_tickets=open_tickets)
+        profile = self._profile(session, request.customer_id) if request.customer_id else None
         queue = self.policy.queue_for(routing_intent, profile.plan if profile else None)
         triage = None
         if self.policy.triage is not None and routing_intent in BILLING_INTENTS:

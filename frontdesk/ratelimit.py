@@ -55,12 +55,7 @@ class SlidingWindowLimiter:
             return len(self._recent(key, self.clock())) >= self.limit
 
     def record(self, key: str) -> None:
-        with self._lock:
-            now = self.clock()
-            events = self._recent(key, now)
-            events.append(now)
-            if len(events) > self.limit:  # only the last `limit` matter
-                events.popleft()
+        self.allow(key)
 
     def allow(self, key: str) -> bool:
         """Records the event and says whether it was within the limit (a refused one counts too:
@@ -70,7 +65,7 @@ class SlidingWindowLimiter:
             events = self._recent(key, now)
             allowed = len(events) < self.limit
             events.append(now)
-            if len(events) > self.limit:
+            if len(events) > self.limit:  # only the last `limit` matter
                 events.popleft()
             return allowed
 

@@ -212,16 +212,16 @@ class Settings:
     # The SaaS app's billing portal: invoice PDFs, payment method, plan (the bot links, never takes cards).
     billing_portal_url: str = "https://app.frontdesk.example/billing"
     # Threads each Rasa and action-server process gives numpy/BLAS and TensorFlow (0: the
-    # libraries' own default, a thread per core each). README, "Speed benchmark", has why 1.
+    # libraries' own default, a thread per core each). docs/benchmarks.md, "Speed benchmark", has why 1.
     math_threads: int = 1
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
             raise SettingsError(f"FRONTDESK_ENV must be development or production, got {self.env!r}")
         if self.is_production:
-            missing = production_problems(self)
-            if missing:
-                raise SettingsError("production refuses to start without real secrets: " + "; ".join(missing))
+            problems = production_problems(self)
+            if problems:
+                raise SettingsError("production refuses to start: " + "; ".join(problems))
         elif not _loopback(self.bind_host):
             # The built-in key is public and the demo sign-in signs in as anyone: never on a network.
             raise SettingsError(f"FRONTDESK_ENV=development listens on loopback only, not FRONTDESK_BIND_HOST="
@@ -246,17 +246,13 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        # Unset means production: the conveniences below must be asked for.
+        # Unset means production: the conveniences below must be asked for. The rules for each
+        # environment are checked where every Settings is made (__post_init__).
         deployment = env.get("FRONTDESK_ENV") or "production"
-        if deployment not in ENVIRONMENTS:
-            raise SettingsError(f"FRONTDESK_ENV must be development or production, got {deployment!r}")
         development = deployment == "development"
         secret_key = env.get("FRONTDESK_SECRET_KEY") or (_DEV_SECRET_KEY if development else "")
         demo_sign_in = _bool(env, "FRONTDESK_DEMO_SIGN_IN", False)
         dev_mailbox = _bool(env, "FRONTDESK_DEV_MAILBOX", development)
-        for name, wanted in (("FRONTDESK_DEMO_SIGN_IN", demo_sign_in), ("FRONTDESK_DEV_MAILBOX", dev_mailbox)):
-            if wanted and not development:
-                raise SettingsError(f"{name} is a development convenience: it needs FRONTDESK_ENV=development")
         smtp = SmtpSettings(
             host=env.get("SMTP_HOST", SmtpSettings.host),
             port=_int(env, "SMTP_PORT", SmtpSettings.port, minimum=1),
@@ -381,7 +377,7 @@ def _loopback(host: str) -> bool:
 
 
 def production_problems(settings: Settings) -> list[str]:
-    """What a production start lacks, one line per variable; empty when it may start."""
+    """Why production may not start with these settings, one line a variable; empty when it may."""
     problems = []
     for name, value in (("FRONTDESK_SECRET_KEY", settings.secret_key),
                         ("ACTION_SERVER_SECRET", settings.action_server_secret),
@@ -392,8 +388,10 @@ def production_problems(settings: Settings) -> list[str]:
             problems.append(f"{name} is the public development key")
         elif len(value) < MIN_SECRET_CHARS:
             problems.append(f"{name} must be at least {MIN_SECRET_CHARS} characters")
-    if settings.demo_sign_in:
-        problems.append("FRONTDESK_DEMO_SIGN_IN is for development only")
+    for name, wanted in (("FRONTDESK_DEMO_SIGN_IN", settings.demo_sign_in),
+                         ("FRONTDESK_DEV_MAILBOX", settings.dev_mailbox)):
+        if wanted:
+            problems.append(f"{name} is a development convenience: it needs FRONTDESK_ENV=development")
     # One secret doing two jobs lets whoever holds it for one do the other (the support site
     # signing Rasa API tokens, say).
     shared = [settings.secret_key, settings.action_server_secret, settings.rasa_jwt_secret,

@@ -44,7 +44,7 @@ from sanic.exceptions import InvalidUsage
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from frontdesk.chat_sessions import CLIENT_KEY, ChatSessions
+from frontdesk.chat_sessions import CLIENT_KEY, SESSION_HEADER, ChatSessions
 from frontdesk.conversations import AGENT_METADATA_KEY
 from frontdesk.customer_token import (
     CustomerAttestations,
@@ -67,7 +67,6 @@ speedups.install()
 MAX_MESSAGE_CHARS = 2000
 MAX_METADATA_CHARS = 8192
 MAX_SOCKET_PACKET_BYTES = 64 * 1024
-SESSION_HEADER = "X-Frontdesk-Session"
 POLLS_PER_CLIENT_PER_MINUTE = 120  # a poll every half second; each reads the conversation
 TOO_LONG = (
     f"That message is too long for me (over {MAX_MESSAGE_CHARS:,} characters). Please send a shorter "
@@ -146,17 +145,25 @@ class ChannelGate:
         """A waiting REST client polls every few seconds: its own, more generous limit."""
         return self.polls.allow(client)
 
-    def metadata(self, client_metadata: Any, conversation_id: str, client: str) -> dict[str, Any]:
-        if isinstance(client_metadata, str):
-            try:
-                client_metadata = json.loads(client_metadata)
-            except ValueError:
-                client_metadata = None
-        if not isinstance(client_metadata, dict) or len(json.dumps(client_metadata)) > MAX_METADATA_CHARS:
-            client_metadata = {}
-        metadata = admitted_metadata(client_metadata, conversation_id, self.attestations)
+    def metadata(self, client_metadata: dict[str, Any] | None, conversation_id: str, client: str) -> dict[str, Any]:
+        """What the message stores: the client's metadata (already ``bounded_metadata``) admitted,
+        and the client's pseudonym."""
+        metadata = admitted_metadata(client_metadata or {}, conversation_id, self.attestations)
         metadata[CLIENT_KEY] = client
         return metadata
+
+
+def bounded_metadata(value: Any) -> dict[str, Any] | None:
+    """A client's metadata as an object of at most MAX_METADATA_CHARS (the widget may send it as
+    a JSON string), or None when it is not one."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if not isinstance(value, dict) or len(json.dumps(value)) > MAX_METADATA_CHARS:
+        return None
+    return value
 
 
 @functools.lru_cache(maxsize=1)
@@ -226,9 +233,8 @@ class BoundedRestInput(RestInput):
                                      "new conversation")
             text = body.get("message")
             problem, reply = check_text(text)
-            metadata = body.get("metadata")
-            if metadata is not None and (not isinstance(metadata, dict)
-                                         or len(json.dumps(metadata)) > MAX_METADATA_CHARS):
+            metadata = bounded_metadata(body.get("metadata"))
+            if body.get("metadata") is not None and metadata is None:
                 problem = f"'metadata' must be a JSON object of at most {MAX_METADATA_CHARS} characters"
             if problem:
                 return response.json({"error": problem}, status=400)
@@ -343,7 +349,7 @@ class PersistentSocketIOInput(SocketIOInput):
             text, notices = without_payment_details(data["message"])
             for notice in notices:
                 await channel.send_text_message(conversation_id, notice)
-            metadata = gate.metadata(data.get(self.metadata_key), conversation_id, client)
+            metadata = gate.metadata(bounded_metadata(data.get(self.metadata_key)), conversation_id, client)
             try:
                 await on_new_message(UserMessage(text, channel, conversation_id, input_channel=self.name(),
                                                  metadata=metadata))

@@ -37,13 +37,11 @@ from typing import Any
 
 import httpx
 
-from frontdesk.chat_sessions import ChatSessions
+from frontdesk.chat_sessions import SESSION_HEADER, ChatSessions
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 WEBHOOK = "/webhooks/rest/webhook"
-# frontdesk_rasa.channels.SESSION_HEADER (not imported: that module loads Rasa).
-SESSION_HEADER = "X-Frontdesk-Session"
 CLIENT_IP_HEADER = "X-Forwarded-For"
 # The support site the tooling plays when it signs customer tokens (iss and aud of the tokens).
 SUPPORT_SITE = "https://support.frontdesk.test"

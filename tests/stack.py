@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import signal
@@ -30,10 +29,11 @@ import pytest
 import socketio
 from sqlalchemy import text
 
-from frontdesk.chat_sessions import ChatSessions
+from frontdesk.chat_sessions import SESSION_HEADER, ChatSessions
 from frontdesk.customer_token import CustomerTokenVerifier
 from frontdesk.db import Database, dispose_engines
 from frontdesk.settings import CustomerTokenSettings
+from frontdesk_rasa.local_stack import client_address
 from tests.standins.slack import SlackStandIn
 from tests.support import SmtpSink, free_port, wait_until_answering
 
@@ -44,17 +44,12 @@ CUSTOMER_TOKEN_SECRET = "e2e-support-site-signing-secret-0123456789"
 CUSTOMER_TOKEN_ISSUER, CUSTOMER_TOKEN_AUDIENCE = "https://support.e2e.test", "frontdesk-chat"
 SLACK_SIGNING_SECRET = "e2e-slack-signing-secret"
 SECRET_KEY = "e2e-frontdesk-secret-key-0123456789abcdef"
-SESSION_HEADER = "X-Frontdesk-Session"
 # What production runs with (development makes the last two up for each run).
 PRODUCTION_SECRETS = {"FRONTDESK_ENV": "production", "FRONTDESK_SECRET_KEY": SECRET_KEY,
                       "ACTION_SERVER_SECRET": "e2e-action-server-secret-0123456789abcdef",
                       "RASA_JWT_SECRET": "e2e-rasa-jwt-secret-0123456789abcdefghij"}
 
 
-def client_address_for(name: str) -> str:
-    """A stable, distinct documentation-range address per conversation name (RFC 5737)."""
-    digest = hashlib.sha256(name.encode("utf-8")).digest()
-    return f"198.51.{digest[0]}.{digest[1] or 1}"
 
 
 @dataclass
@@ -97,7 +92,7 @@ class Stack:
         if name in self.sessions:
             body["sender"] = self.sessions[name]
         reply = httpx.post(f"{self.rasa_url}/webhooks/rest/webhook", json=body, timeout=30,
-                           headers={"X-Forwarded-For": client_address_for(name)})
+                           headers={"X-Forwarded-For": client_address(name)})
         if SESSION_HEADER in reply.headers:
             self.sessions.setdefault(name, reply.headers[SESSION_HEADER])
         return reply

@@ -15,7 +15,8 @@ import re
 import httpx
 import pytest
 
-from tests.stack import SESSION_HEADER, Stack, WidgetCustomer, client_address_for, issue_token
+from frontdesk_rasa.local_stack import client_address
+from tests.stack import SESSION_HEADER, Stack, WidgetCustomer, issue_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -25,7 +26,7 @@ VICTIM = "AC-100002"
 def rest(stack: Stack, sender: str | None, message: str, name: str) -> httpx.Response:
     body = {"message": message, **({"sender": sender} if sender is not None else {})}
     return httpx.post(f"{stack.rasa_url}/webhooks/rest/webhook", json=body, timeout=30,
-                      headers={"X-Forwarded-For": client_address_for(name)})
+                      headers={"X-Forwarded-For": client_address(name)})
 
 
 async def test_knowing_a_conversation_id_opens_nothing(stack: Stack):
