@@ -7,7 +7,7 @@ for 87% of them; this classifier 95%, with fewer customers asked to rephrase and
 readings at every threshold. On BANKING77 (``make bench-nlu``) it trains in a couple of minutes
 instead of over an hour and is more accurate than Rasa's default pipeline. A linear model on a
 good sentence encoder is the classic strong baseline for few-shot intent data (Casanueva et al.
-2020); DIET's extra capacity overfits 1,600 examples. README.md, "NLU pipeline", has the numbers.
+2020); DIET's extra capacity overfits 1,600 examples. docs/nlu.md has the numbers.
 
 Each featurizer's sentence vector is scaled to unit length before they are put side by side, so
 no featurizer dominates by the size of its numbers. The trained weights are stored as plain numpy
@@ -66,7 +66,7 @@ class LogisticRegressionIntentClassifier(GraphComponent, IntentClassifier):
     def get_default_config() -> dict[str, Any]:
         return {
             # Inverse regularisation strength; higher trusts the training data more and gives
-            # more confident probabilities (chosen on the held-out set: README table).
+            # more confident probabilities (chosen on the held-out set: docs/nlu.md).
             "C": 30.0,
             "max_iter": 1000,
             # None or "balanced" (weights intents by how rare their examples are).

@@ -5,7 +5,7 @@
 - Out of scope: 500+ messages outside the assistant's domain, written apart from the training
   data: the share that starts an automated flow instead of fallback or a person.
 - optionally (``--folds 5``) cross-validation on the training data (``rasa test nlu
-  --cross-validation``); not verified yet, see the README.
+  --cross-validation``); not verified yet, see docs/evaluation.md.
 - Dialogue: ``rasa test core`` on the test stories, with failed stories listed.
 - Billing triage and the month replay.
 

@@ -5,7 +5,7 @@ Encoder (multilingual v3), in the pure-numpy port from the PyPI package
 Why: on our held-out messages and on the public BANKING77 benchmark (``make bench-nlu``) these
 512-d sentence vectors are the strongest offline feature measured here; the logistic-regression
 classifier after them (``frontdesk_rasa.classifiers``) is more accurate than Rasa's default
-pipeline and trains in minutes. The numbers are in README.md, "NLU pipeline benchmark".
+pipeline and trains in minutes. The numbers are in docs/benchmarks.md, "NLU pipeline benchmark".
 Nothing is downloaded at run time: the weights come from the installed package.
 """
 

@@ -121,7 +121,7 @@ def test_heldout_nlu_quality(heldout_predictions):
     report = write_report(heldout_predictions, REPORTS, handoff=handoff)
     print((REPORTS / "nlu_heldout.md").read_text())
     # Floors, not targets: they catch a broken pipeline or data regression. The measured
-    # figures are in README.md and reports/nlu_heldout.md: 90.9% / 0.936 with the logistic
+    # figures are in docs/nlu.md and reports/nlu_heldout.md: 90.9% / 0.936 with the logistic
     # regression at 0.5 (82.5% / 0.881 with DIET at 0.7 before it).
     assert report["accuracy"] >= 0.87, json.dumps(report["per_intent"], indent=1)
     assert report["macro_f1"] >= 0.90
@@ -139,7 +139,7 @@ def test_out_of_scope_rarely_starts_a_flow(heldout_predictions):
     flows = {"request_password_reset", "report_lost_2fa", "inform_email", "request_human"}
     started = [p.text for p in heldout_predictions if p.expected == "out_of_scope" and p.predicted in flows]
     # Includes small talk answered to an out-of-scope message ("are you a bot?"-like readings):
-    # 1.0% measured (11.9% with DIET at 0.7; README, "Fallback thresholds").
+    # 1.0% measured (11.9% with DIET at 0.7; docs/nlu.md, "Fallback thresholds").
     assert effect.out_of_scope_automated <= 0.04, effect
     assert len(started) <= 2, started
     # Asked to rephrase (buttons offered), not failed: 6.0% measured (9.8% with DIET at 0.7).
@@ -171,7 +171,7 @@ TRIAGE_SET = ROOT / "tests" / "triage" / "billing_heldout.yml"
 def test_billing_triage_quality_and_the_month_replay():
     """Triage on 351 held-out billing inquiries (written apart from the training data), the
     threshold sweep behind handoff.yml's values, and the seed's month of billing traffic replayed
-    with and without triage. Floors sit a few points under the measured values (README)."""
+    with and without triage. Floors sit a few points under the measured values (docs/billing.md)."""
     from rasa.core.agent import Agent
 
     from frontdesk_rasa.triage_evaluation import (
