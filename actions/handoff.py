@@ -14,6 +14,7 @@ from actions.common import SafeAction
 from actions.session import proven_customer
 from actions.tracker_context import client_key, decision_context, model_id
 from frontdesk.account_takeover import INTENT_OVERRIDE_KEY
+from frontdesk.clarification import OUT_OF_SCOPE, clarification_choices, title
 from frontdesk.handoff import HandoffRateLimited, HandoffRequest, Turn
 from frontdesk.privacy import default_redactor
 from frontdesk.services import get_services
@@ -24,25 +25,13 @@ threading.Thread(target=lambda: default_redactor().redact("warm up"), daemon=Tru
 # Slots worth showing an agent; the rest are dialogue bookkeeping.
 _AGENT_SLOTS = ("account_email",)
 _RESPONSE_BY_INTENT = {"report_lost_2fa": "utter_handoff_lost_2fa"}
-# Intents offered as buttons when the bot is unsure, with the words a customer would use.
-_BUTTON_TITLES = {
-    "request_password_reset": "Reset my password",
-    "report_lost_2fa": "I lost my 2FA device",
-    "request_refund": "A refund",
-    "report_dispute": "A charge I don't recognise",
-    "privacy_request": "My personal data (GDPR)",
-    "report_security_incident": "My account may be compromised",
-    "legal_request": "A legal matter",
-    "ask_capabilities": "What can you do?",
-}
 
 
 def _customer_text(text: str) -> str:
     # A clicked button arrives as its payload ("/request_refund"): show the agent what was clicked.
     if text.startswith("/"):
         intent = text[1:].split("{", 1)[0]
-        title = "Talk to a person" if intent == "request_human" else _BUTTON_TITLES.get(intent, intent)
-        return f"[clicked] {title}"
+        return f"[clicked] {title(intent)}"
     return text
 
 
@@ -156,14 +145,11 @@ class ActionClarify(SafeAction):
         if self._previous_turn_was_unclear(tracker):
             return hand_off(dispatcher, tracker, "low_nlu_confidence", "utter_handoff_unclear")
         latest = tracker.latest_message or {}
-        out_of_scope = (latest.get("intent") or {}).get("name") == "out_of_scope"
-        ranking = [] if out_of_scope else latest.get("intent_ranking") or []
-        buttons = [
-            {"title": _BUTTON_TITLES[r["name"]], "payload": f"/{r['name']}"}
-            for r in ranking if r.get("name") in _BUTTON_TITLES
-        ][:3] or [{"title": _BUTTON_TITLES["request_password_reset"], "payload": "/request_password_reset"}]
-        buttons.append({"title": "Talk to a person", "payload": "/request_human"})
-        dispatcher.utter_message(response="utter_out_of_scope" if out_of_scope else "utter_clarify", buttons=buttons)
+        intent = (latest.get("intent") or {}).get("name")
+        buttons = [{"title": title(choice), "payload": f"/{choice}"}
+                   for choice in clarification_choices(intent, latest.get("intent_ranking") or [])]
+        dispatcher.utter_message(response="utter_out_of_scope" if intent == OUT_OF_SCOPE else "utter_clarify",
+                                 buttons=buttons)
         return []
 
     @staticmethod

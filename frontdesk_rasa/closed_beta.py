@@ -68,6 +68,21 @@ from frontdesk_rasa.triage_evaluation import UNTRIAGED_QUEUE
 
 ROOT = Path(__file__).resolve().parents[1]
 PHRASEBOOK = ROOT / "tests" / "beta" / "customers.yml"
+BLIND_SETS = ROOT / "tests" / "nlu" / "blind"
+# Half the openers come from the blind sets (issue 16): first messages written by people who never
+# saw the training data, so the beta's deflection is not only measured in our own voice.
+BLIND_SHARE = 0.5
+BLIND_INTENTS_BY_NEED = {
+    "password_reset": ("request_password_reset",), "lost_2fa": ("report_lost_2fa",),
+    "latest_invoice": ("ask_latest_invoice",), "charge_explanation": ("ask_charge_explanation",),
+    "payment_history": ("ask_payment_history",), "plan_details": ("ask_plan_details",),
+    "payment_failed": ("ask_payment_failed",), "invoice_change": ("request_invoice_change",),
+    "plan_change": ("request_plan_change",), "tax_question": ("ask_tax_question",), "pricing": ("ask_pricing",),
+    "refund": ("request_refund",), "dispute": ("report_dispute",), "legal": ("legal_request",),
+    "privacy": ("privacy_request",), "security_incident": ("report_security_incident",),
+    "human": ("request_human",), "out_of_scope": ("out_of_scope",),
+    "small_talk": ("greet", "bot_challenge", "ask_capabilities"),
+}
 SEED = 20261127
 MAX_TURNS = 12
 
@@ -153,6 +168,7 @@ class Contact:
     turns: list[tuple[float, str, list[str]]] = field(default_factory=list)  # (sent at, message, bot texts)
     ended_by: str = ""
     session_token: str | None = None  # issued by the server with the first reply
+    blind_opener: bool = False  # the first message came from a blind set, not the phrasebook
 
     @property
     def address(self) -> str:
@@ -173,18 +189,37 @@ def typo(message: str, rate: float, pick: random.Random) -> str:
     return " ".join(words)
 
 
+def blind_openers(directory: Path) -> dict[str, list[str]]:
+    """Each need's first messages from the blind sets (plain text: no braces, so ``fill`` leaves
+    them as they are)."""
+    by_intent: dict[str, list[str]] = defaultdict(list)
+    for path in sorted(directory.glob("blind_v*.yml")):
+        for block in yaml.safe_load(path.read_text())["nlu"]:
+            by_intent[block["intent"]] += [line.strip()[2:] for line in block["examples"].splitlines()
+                                           if line.strip().startswith("- ") and "{" not in line]
+    return {need: [line for intent in intents for line in by_intent[intent]]
+            for need, intents in BLIND_INTENTS_BY_NEED.items()}
+
+
 class Phrasebook:
-    def __init__(self, path: Path, pick: random.Random) -> None:
+    def __init__(self, path: Path, pick: random.Random, blind: dict[str, list[str]] | None = None,
+                 blind_share: float = 0.0) -> None:
         data = yaml.safe_load(path.read_text())
         self.openers: dict[str, list[str]] = data["openers"]
         self.followups: dict[str, list[str]] = data["followups"]
+        self.blind = blind or {}
+        self.blind_share = blind_share
         self.pick = pick
 
-    def opener(self, need: str, used: set[str]) -> str:
-        fresh = [o for o in self.openers[need] if o not in used] or self.openers[need]
+    def opener(self, need: str, used: set[str]) -> tuple[str, bool]:
+        """A first message for ``need`` not yet used in this conversation, and whether it came
+        from a blind set."""
+        blind = bool(self.blind.get(need)) and self.pick.random() < self.blind_share
+        pool = self.blind[need] if blind else self.openers[need]
+        fresh = [o for o in pool if o not in used] or pool
         choice = self.pick.choice(fresh)
         used.add(choice)
-        return choice
+        return choice, blind
 
     def followup(self, kind: str) -> str:
         return self.pick.choice(self.followups[kind])
@@ -261,8 +296,9 @@ class ScriptedCustomer:
         contact, habits = self.contact, self.contact.habits
         need = contact.need
         if habits.greets_first and need != "small_talk":
-            await self.say(self.book.opener("small_talk", self.used))
-        replies = await self.say(self.fill(self.book.opener(need, self.used)))
+            await self.say(self.book.opener("small_talk", self.used)[0])
+        opener, contact.blind_opener = self.book.opener(need, self.used)
+        replies = await self.say(self.fill(opener))
         mails_before = 0
         gave_bad_email = gave_wrong_code = changed_topic = impatient_done = False
         for _ in range(MAX_TURNS):
@@ -278,7 +314,7 @@ class ScriptedCustomer:
                 changed_topic = True
                 contact.first_need, contact.need = need, habits.changes_topic_to
                 need = contact.need
-                replies = await self.say(self.fill(self.book.opener(need, self.used)))
+                replies = await self.say(self.fill(self.book.opener(need, self.used)[0]))
                 continue
             if habits.impatient and not impatient_done:
                 impatient_done = True
@@ -311,7 +347,7 @@ class ScriptedCustomer:
                 if self.rephrased > 2:
                     replies = await self.say(self.book.followup("impatient"))
                 else:
-                    replies = await self.say(self.fill(self.book.opener(need, self.used)))
+                    replies = await self.say(self.fill(self.book.opener(need, self.used)[0]))
                 continue
             # Answered, or the bot said something the customer takes as the end.
             await self.say(self.book.followup("thanks_bye"))
@@ -339,6 +375,7 @@ class Outcome:
     turns_to_resolution: int | None
     ended_by: str
     transcript: list[list[str]]
+    blind_opener: bool = False
 
 
 def judge(contacts: list[Contact], database_url: str, keys: StackKeys) -> list[Outcome]:
@@ -389,7 +426,7 @@ def judge(contacts: list[Contact], database_url: str, keys: StackKeys) -> list[O
             misrouted=queue is not None and queue not in right and queue not in ROUTING_QUEUES,
             right_queue=queue is not None and queue in right,
             turns_to_resolution=sum(1 for s in sent if s <= resolution.timestamp() + 0.5) if resolution else None,
-            ended_by=c.ended_by,
+            ended_by=c.ended_by, blind_opener=c.blind_opener,
             transcript=[[message, *replies] for _, message, replies in c.turns],
         ))
     dispose_engines()
@@ -442,6 +479,7 @@ def summarise(outcomes: list[Outcome], policy: HandoffPolicy, seconds: float) ->
         }
     tickets = [o for o in outcomes if o.handoff_queue]
     should_not_automate = [o for o in outcomes if not NEEDS[o.need].automated]
+    automatable = [o for o in outcomes if NEEDS[o.need].automated]
     return {
         "contacts": len(outcomes),
         "seconds": round(seconds, 1),
@@ -461,6 +499,10 @@ def summarise(outcomes: list[Outcome], policy: HandoffPolicy, seconds: float) ->
         "rating_asked_after_deflection": round(
             sum(ASKED_AFTER_BOT in o.decisions for o in outcomes if o.deflected)
             / max(1, sum(o.deflected for o in outcomes)), 3),
+        "deflection_by_opener": {
+            source: round(sum(o.deflected for o in rows) / len(rows), 3) if rows else None
+            for source, rows in (("phrasebook", [o for o in automatable if not o.blind_opener]),
+                                 ("blind sets", [o for o in automatable if o.blind_opener]))},
         "misrouted_examples": [asdict(o) for o in outcomes if o.misrouted][:10],
         "false_positive_examples": [asdict(o) for o in outcomes if o.false_positive][:10],
     }
@@ -508,6 +550,9 @@ def markdown(summary: dict[str, Any]) -> str:
                   f"({b['time_saved_share']:.0%} faster)."]
     lines += ["", "How contacts ended: " + ", ".join(f"{k or 'other'} {v}" for k, v in s["ended_by"].items()) + "."]
     lines += ["", f"Deflected contacts asked to rate the chat: {s['rating_asked_after_deflection']:.1%}."]
+    by_opener = s["deflection_by_opener"]
+    lines += ["", "Deflection of automatable needs by where the first message came from: " + ", ".join(
+        f"{source} {share:.1%}" for source, share in by_opener.items() if share is not None) + "."]
     if memory := s.get("ted_prediction_memory"):
         lines += ["", f"TED prediction memory (Rasa server log): {memory['remembered']:,} of {memory['predictions']:,} "
                   f"predictions were a dialogue state already scored ({memory['share']:.1%}); "
@@ -517,7 +562,8 @@ def markdown(summary: dict[str, Any]) -> str:
 
 async def run_contacts(contacts: list[Contact], stack: LocalStack, concurrency: int,
                        latest_invoices: dict[str, tuple[str, str]]) -> None:
-    book = Phrasebook(PHRASEBOOK, random.Random(SEED + 1))  # noqa: S311 - reproducible phrasing
+    book = Phrasebook(PHRASEBOOK, random.Random(SEED + 1),  # noqa: S311 - reproducible phrasing
+                      blind_openers(BLIND_SETS), BLIND_SHARE)
     gate = asyncio.Semaphore(concurrency)
     done = 0
 

@@ -4,6 +4,9 @@
   the fallback thresholds' effect, and entity precision/recall/F1.
 - Out of scope: 500+ messages outside the assistant's domain, written apart from the training
   data: the share that starts an automated flow instead of fallback or a person.
+- First messages (``first_turn_evaluation``): per intent, right at once, within one click of the
+  clarification, to a person, wrong flow, on the held-out set, the blind sets and the BANKING77
+  cross-check; and the confidence calibration with the cost of each fallback threshold.
 - optionally (``--folds 5``) cross-validation on the training data (``rasa test nlu
   --cross-validation``); not verified yet, see docs/evaluation.md.
 - Dialogue: ``rasa test core`` on the test stories, with failed stories listed.
@@ -28,6 +31,7 @@ from rasa.core.agent import Agent
 from rasa.shared.nlu.training_data.loading import load_data
 
 from frontdesk.handoff_policy import HandoffPolicy
+from frontdesk_rasa import first_turn_evaluation
 from frontdesk_rasa.evaluation import (
     FALLBACK,
     OUT_OF_SCOPE,
@@ -157,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     triage = triage_quality(cases, policy.triage)
     replay = replay_month(cases, policy.triage, policy)
     write_triage_report(reports, triage, threshold_sweep(cases, policy.triage), replay, policy.triage)
+    first_turn = first_turn_evaluation.evaluate(agent, ROOT, reports, first_turn_evaluation.person_intents(policy))
     core = dialogue_tests(Path(args.model), reports / "core")
     cv = cross_validation(args.folds, reports / "cross_validation")
 
@@ -166,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         "billing_triage": {k: triage[k] for k in ("examples", "accuracy", "macro_f1", "misroute_rate",
                                                   "right_queue_first_time", "to_human_triage")},
         "billing_replay": replay,
+        "first_message": {name: {k: v for k, v in r.items() if k not in ("per_intent", "misses")}
+                          for name, r in first_turn.items()},
     }
     (reports / "eval.json").write_text(json.dumps(summary, indent=2))
     lines = _summary_lines(summary, threshold, ambiguity)
@@ -194,6 +201,11 @@ def _summary_lines(s: dict[str, Any], threshold: float, ambiguity: float) -> lis
         f"-{rep['time_saved_share']:.0%}",
         f"Dialogue: {core['stories']} test stories, failed: {core['failed'] or 'none'}",
     ]
+    for name, r in s["first_message"].items():
+        lines.append(f"First message, {name}: served intents right at once {r['served_right_at_once']:.1%}, within "
+                     "one click " + f"{r['served_within_one_click']:.1%}" + (
+                         f", out of scope kept out {r['out_of_scope_kept_out']:.1%}" if r["out_of_scope_kept_out"]
+                         is not None else "") + " (reports/first_turn.md, reports/confidence.md)")
     if cv:
         lines.append(f"Cross-validation ({cv['folds']} folds, training data): accuracy {cv['accuracy']:.1%}, "
                      f"macro-F1 {cv['macro_f1']:.3f}")

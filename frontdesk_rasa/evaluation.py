@@ -32,6 +32,9 @@ class Prediction:
     top1: str
     top1_confidence: float
     top2_confidence: float
+    # The full ranking as Rasa returns it (nlu_fallback first when it fired): what the
+    # clarification's buttons are chosen from.
+    ranking: tuple[tuple[str, float], ...] = ()
 
 
 def fallback_settings(config: Path) -> tuple[float, float]:
@@ -58,7 +61,8 @@ async def predict(agent: Agent, examples: list[tuple[str, str]]) -> list[Predict
         top2 = ranking[1]["confidence"] if len(ranking) > 1 else 0.0
         predictions.append(
             Prediction(text, expected, parsed["intent"]["name"], ranking[0]["name"],
-                       float(ranking[0]["confidence"]), float(top2))
+                       float(ranking[0]["confidence"]), float(top2),
+                       tuple((r["name"], float(r["confidence"])) for r in parsed.get("intent_ranking", [])))
         )
     return predictions
 

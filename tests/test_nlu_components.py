@@ -127,7 +127,20 @@ def test_an_untrained_classifier_loads_empty_and_classifies_nothing(storage):
     assert probe[0].get(INTENT)["name"] is None
 
 
-@pytest.mark.parametrize("bad", [{"C": 0}, {"max_iter": 0}, {"class_weight": "heavy"}])
+def test_a_temperature_above_one_softens_the_confidence_and_keeps_the_order(storage):
+    resource = classifier(storage).train(training_data())
+    readings = {}
+    for temperature in (1.0, 2.0):
+        config = {**LogisticRegressionIntentClassifier.get_default_config(), "temperature": temperature}
+        probe = [message("forgot it", [0.3, 0.6, 0.1], [0, 1, 0])]
+        LogisticRegressionIntentClassifier.load(config, storage, resource, CONTEXT).process(probe)
+        readings[temperature] = probe[0].get("intent_ranking")
+    assert [r["name"] for r in readings[1.0]] == [r["name"] for r in readings[2.0]]
+    assert readings[2.0][0]["confidence"] < readings[1.0][0]["confidence"]
+    assert sum(r["confidence"] for r in readings[2.0]) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("bad", [{"C": 0}, {"max_iter": 0}, {"class_weight": "heavy"}, {"temperature": 0}])
 def test_bad_classifier_settings_are_refused(bad):
     with pytest.raises(ValueError):
         LogisticRegressionIntentClassifier.validate_config(

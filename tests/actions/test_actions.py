@@ -188,6 +188,19 @@ async def test_first_miss_offers_the_likeliest_topics(live_services):
     assert handoffs(live_services) == []
 
 
+async def test_an_unsure_billing_question_is_offered_its_billing_topics(live_services):
+    ranking = [{"name": "nlu_fallback", "confidence": 0.55}, {"name": "ask_latest_invoice", "confidence": 0.44},
+               {"name": "ask_payment_history", "confidence": 0.31}, {"name": "greet", "confidence": 0.1},
+               {"name": "request_refund", "confidence": 0.08}]
+    message = {"text": "need the bill thing", "intent": ranking[0], "intent_ranking": ranking, "entities": []}
+    t = Tracker("bill", {}, message, [{"event": "user", "text": message["text"], "parse_data": message}],
+                False, None, {}, "action_listen")
+    dispatcher, _ = await run(ActionClarify(), t)
+    assert [(b["payload"], b["title"]) for b in dispatcher.messages[0]["buttons"]] == [
+        ("/ask_latest_invoice", "My latest invoice"), ("/ask_payment_history", "My payment history"),
+        ("/request_refund", "A refund"), ("/request_human", "Talk to a person")]
+
+
 async def test_out_of_scope_says_so_and_offers_a_person(live_services):
     message = {"text": "weather in paris?", "intent": {"name": "out_of_scope", "confidence": 0.97},
                "intent_ranking": [{"name": "out_of_scope", "confidence": 0.97}], "entities": []}

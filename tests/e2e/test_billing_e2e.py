@@ -54,6 +54,11 @@ def test_an_anonymous_customer_verifies_by_email_code_and_gets_their_invoice(sta
     assert mails_before + 1 == len(stack.smtp.messages)
 
 
+def test_a_click_on_a_billing_topic_in_the_clarification_starts_the_lookup(stack: Stack):
+    me = f"e2e-billing-click-{stack.backend}"
+    assert "check it's you" in " ".join(stack.texts(me, "/ask_latest_invoice"))
+
+
 def test_unknown_addresses_and_expired_tokens_get_no_billing_details(stack: Stack):
     stranger = f"e2e-billing-stranger-{stack.backend}"
     mails_before = len(stack.smtp.messages)
