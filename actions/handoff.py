@@ -124,8 +124,8 @@ class ActionHandoff(SafeAction):
         latest = tracker.latest_message or {}
         intent = (latest.get("intent") or {}).get("name")
         policy = get_services().handoff.policy
-        if latest.get(INTENT_OVERRIDE_KEY):  # a "password reset" that says someone else acted
-            reason = "account_takeover_signal"
+        if override := latest.get(INTENT_OVERRIDE_KEY):  # relabelled by a guard: a takeover or a money request
+            reason = str(override.get("reason") or "account_takeover_signal")
         else:
             reason = "mandatory_category" if policy.is_mandatory(intent) else "customer_asked"
         return hand_off(dispatcher, tracker, reason, _RESPONSE_BY_INTENT.get(intent or "", "utter_handoff"))

@@ -8,7 +8,7 @@ read as a password reset and relabels them as a security incident, so the rules 
 
 The relabelled message keeps the model's confidence; in the ranking the reset takes the
 confidence the model gave security. ``intent_override`` says what happened: the intent it
-replaced and the signal labels (never the text), for the audit trail.
+replaced, the signal labels (never the text) and the handoff reason, for the audit trail.
 """
 
 from __future__ import annotations
@@ -43,23 +43,28 @@ class AccountTakeoverGuard(GraphComponent, IntentClassifier):
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
-            intent = message.get(INTENT) or {}
-            if intent.get("name") not in self.guarded:
+            if (message.get(INTENT) or {}).get("name") not in self.guarded:
                 continue
             signals = account_takeover_signals(message.get(TEXT))
-            if not signals:
-                continue
-            guarded, confidence = intent.get("name"), intent.get("confidence")
-            ranking = message.get(INTENT_RANKING_KEY) or []
-            security = next((r.get("confidence") for r in ranking if r.get("name") == self.security_intent), 0.0)
-            # The two readings swap confidences, so the ranking stays a ranking: the runner-up
-            # is what the model gave security, not a tie that reads as ambiguous.
-            others = [{**r, "confidence": security} if r.get("name") == guarded else r
-                      for r in ranking if r.get("name") != self.security_intent]
-            others.sort(key=lambda r: -(r.get("confidence") or 0.0))
-            relabelled = {"name": self.security_intent, "confidence": confidence}
-            message.set(INTENT, relabelled, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [relabelled, *others], add_to_output=True)
-            message.set(INTENT_OVERRIDE_KEY, {"from": guarded, "confidence": confidence,
-                                              "signals": signals}, add_to_output=True)
+            if signals:
+                relabel(message, self.security_intent, signals, "account_takeover_signal")
         return messages
+
+
+def relabel(message: Message, intent: str, signals: list[str], reason: str) -> None:
+    """Give ``message`` the reading ``intent``, with the model's confidence, and say so in
+    ``INTENT_OVERRIDE_KEY`` (the intent replaced, the signal labels and the handoff reason)."""
+    current = message.get(INTENT) or {}
+    guarded, confidence = current.get("name"), current.get("confidence")
+    ranking = message.get(INTENT_RANKING_KEY) or []
+    replaced = next((r.get("confidence") for r in ranking if r.get("name") == intent), 0.0)
+    # The two readings swap confidences, so the ranking stays a ranking: the runner-up is what
+    # the model gave the new reading, not a tie that reads as ambiguous.
+    others = [{**r, "confidence": replaced} if r.get("name") == guarded else r
+              for r in ranking if r.get("name") != intent]
+    others.sort(key=lambda r: -(r.get("confidence") or 0.0))
+    relabelled = {"name": intent, "confidence": confidence}
+    message.set(INTENT, relabelled, add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [relabelled, *others], add_to_output=True)
+    message.set(INTENT_OVERRIDE_KEY, {"from": guarded, "confidence": confidence, "signals": signals,
+                                      "reason": reason}, add_to_output=True)

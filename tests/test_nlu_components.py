@@ -18,6 +18,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from frontdesk_rasa.account_takeover_guard import INTENT_OVERRIDE_KEY, AccountTakeoverGuard
 from frontdesk_rasa.classifiers import WEIGHTS_FILE, LogisticRegressionIntentClassifier
 from frontdesk_rasa.featurizers import EMBEDDING_SIZE, UniversalSentenceEncoderFeaturizer
+from frontdesk_rasa.money_request_guard import MoneyRequestGuard
 
 CONTEXT = ExecutionContext(GraphSchema({}), node_name="test")
 
@@ -184,7 +185,8 @@ def test_a_password_reset_that_says_someone_else_acted_goes_to_security():
     assert [(r["name"], r["confidence"]) for r in m.get(INTENT_RANKING_KEY)] == [
         ("report_security_incident", 0.8), ("request_password_reset", 0.15), ("report_lost_2fa", 0.05)]
     assert m.get(INTENT_OVERRIDE_KEY) == {"from": "request_password_reset", "confidence": 0.8,
-                                          "signals": ["not_me", "someone_acted"]}
+                                          "signals": ["not_me", "someone_acted"],
+                                          "reason": "account_takeover_signal"}
     # It reaches the parse data the dialogue and the actions see, without the text.
     assert m.as_dict(only_output_properties=True)[INTENT_OVERRIDE_KEY]["signals"] == ["not_me", "someone_acted"]
 
@@ -200,3 +202,36 @@ def test_the_guard_leaves_other_readings_alone(text, ranking):
     [m] = guard().process([parsed(text, ranking)])
     assert m.get(INTENT)["name"] == ranking[0][0]
     assert m.get(INTENT_OVERRIDE_KEY) is None
+
+
+def money_guard() -> MoneyRequestGuard:
+    return MoneyRequestGuard.create(MoneyRequestGuard.get_default_config(), None, None, CONTEXT)
+
+
+@pytest.mark.parametrize("text, intent, signals", [
+    ("I was charged twice for March, why?", "report_dispute", ["charged_twice"]),
+    ("what is this double-charge on my card", "report_dispute", ["charged_twice"]),
+    ("there's a payment on my statement I don't recognise", "report_dispute", ["not_recognised"]),
+    ("explain this unauthorized charge of 49.00", "report_dispute", ["not_authorised"]),
+    ("why was I charged after cancelling, I want my money back", "request_refund", ["refund"]),
+    # A charge nobody made is disputed, whatever the customer asks for.
+    ("charged twice, refund one of them", "report_dispute", ["charged_twice", "refund"]),
+])
+def test_a_billing_lookup_that_is_a_dispute_or_refund_goes_to_a_person(text, intent, signals):
+    [m] = money_guard().process([parsed(text, [("ask_charge_explanation", 0.7), (intent, 0.2), ("greet", 0.1)])])
+    assert m.get(INTENT) == {"name": intent, "confidence": 0.7}
+    assert [r["name"] for r in m.get(INTENT_RANKING_KEY)] == [intent, "ask_charge_explanation", "greet"]
+    assert m.get(INTENT_OVERRIDE_KEY) == {"from": "ask_charge_explanation", "confidence": 0.7, "signals": signals,
+                                          "reason": "mandatory_category"}
+
+
+@pytest.mark.parametrize("text, ranking", [
+    ("why is this month's charge almost double?", [("ask_charge_explanation", 0.9), ("report_dispute", 0.1)]),
+    ("send all receipts for my reimbursement claim", [("ask_payment_history", 0.9), ("request_refund", 0.1)]),
+    ("switch us to monthly, no refund needed", [("ask_plan_details", 0.8), ("request_plan_change", 0.2)]),
+    # Only lookups are guarded: a person handles a plan change anyway.
+    ("cancel the plan and refund me", [("request_plan_change", 0.9), ("request_refund", 0.1)]),
+])
+def test_the_money_guard_leaves_other_readings_alone(text, ranking):
+    [m] = money_guard().process([parsed(text, ranking)])
+    assert m.get(INTENT)["name"] == ranking[0][0] and m.get(INTENT_OVERRIDE_KEY) is None

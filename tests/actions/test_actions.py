@@ -131,6 +131,15 @@ async def test_lost_second_factor_is_a_mandatory_handoff(live_services):
         "mandatory_category", "account_recovery", "security", "high")
 
 
+async def test_a_lookup_relabelled_as_a_dispute_is_a_mandatory_handoff_to_disputes(live_services):
+    t = tracker(text="why was I charged twice this month", intent="report_dispute")
+    t.latest_message["intent_override"] = {"from": "ask_charge_explanation", "confidence": 0.7,
+                                           "signals": ["charged_twice"], "reason": "mandatory_category"}
+    await run(ActionHandoff(), t)
+    [handoff] = handoffs(live_services)
+    assert (handoff.reason, handoff.category, handoff.queue) == ("mandatory_category", "dispute", "disputes")
+
+
 async def test_a_reset_with_takeover_signals_is_handed_off_as_a_security_incident(live_services):
     t = tracker(text="someone changed my password, it wasn't me", intent="report_security_incident")
     t.latest_message["intent_override"] = {"from": "request_password_reset", "confidence": 0.8,
