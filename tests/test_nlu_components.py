@@ -19,6 +19,7 @@ from frontdesk_rasa.account_takeover_guard import INTENT_OVERRIDE_KEY, AccountTa
 from frontdesk_rasa.classifiers import WEIGHTS_FILE, LogisticRegressionIntentClassifier
 from frontdesk_rasa.featurizers import EMBEDDING_SIZE, UniversalSentenceEncoderFeaturizer
 from frontdesk_rasa.money_request_guard import MoneyRequestGuard
+from frontdesk_rasa.second_factor_guard import SecondFactorGuard
 
 CONTEXT = ExecutionContext(GraphSchema({}), node_name="test")
 
@@ -235,3 +236,30 @@ def test_a_billing_lookup_that_is_a_dispute_or_refund_goes_to_a_person(text, int
 def test_the_money_guard_leaves_other_readings_alone(text, ranking):
     [m] = money_guard().process([parsed(text, ranking)])
     assert m.get(INTENT)["name"] == ranking[0][0] and m.get(INTENT_OVERRIDE_KEY) is None
+
+
+def second_factor_guard() -> SecondFactorGuard:
+    return SecondFactorGuard.create(SecondFactorGuard.get_default_config(), None, None, CONTEXT)
+
+
+@pytest.mark.parametrize("text, signals", [
+    ("lost access to my authenticator, can't sign in", ["authenticator"]),
+    ("help me recover access, my security key is lost", ["security_key"]),
+    ("new phone and the 2FA is gone", ["two_factor"]),
+    ("I used up all my backup codes", ["backup_codes"]),
+    ("the sms code never arrives when I log in", ["verification_code"]),
+])
+def test_a_reset_that_names_a_second_factor_is_a_lost_second_factor(text, signals):
+    [m] = second_factor_guard().process([parsed(text, [("request_password_reset", 0.8), ("report_lost_2fa", 0.2)])])
+    assert m.get(INTENT) == {"name": "report_lost_2fa", "confidence": 0.8}
+    assert m.get(INTENT_OVERRIDE_KEY) == {"from": "request_password_reset", "confidence": 0.8, "signals": signals,
+                                          "reason": "mandatory_category"}
+
+
+@pytest.mark.parametrize("text", [
+    # What customers call their password stays a reset (docs/decisions/0002-customer-understanding.md).
+    "I forgot my PIN", "recover my access key", "forgot my passcode", "the code I log in with doesn't work",
+])
+def test_a_pin_key_or_passcode_stays_a_password_reset(text):
+    [m] = second_factor_guard().process([parsed(text, [("request_password_reset", 0.9), ("report_lost_2fa", 0.1)])])
+    assert m.get(INTENT)["name"] == "request_password_reset" and m.get(INTENT_OVERRIDE_KEY) is None

@@ -134,3 +134,12 @@ def test_the_closed_beta_draws_half_its_openers_from_the_blind_sets():
     assert 0.4 < len(from_blind) / len(picks) < 0.6
     assert set(from_blind) <= set(blind["password_reset"])
     assert not {text for text, is_blind in picks if not is_blind} & set(blind["password_reset"])
+
+
+def test_the_recommended_threshold_is_the_highest_within_the_noise_of_the_cheapest():
+    from frontdesk_rasa.confidence_calibration import recommended_threshold
+
+    curve = [{"threshold": 0.4, "cost": 0.140}, {"threshold": 0.5, "cost": 0.131},
+             {"threshold": 0.55, "cost": 0.135}, {"threshold": 0.6, "cost": 0.142}]
+    assert recommended_threshold(curve) == 0.55
+    assert recommended_threshold([{"threshold": 0.5, "cost": 0.1}, {"threshold": 0.6, "cost": 0.2}]) == 0.5
