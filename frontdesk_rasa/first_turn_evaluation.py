@@ -18,17 +18,31 @@ our intents (another company's customers; a cross-check, never trained on).
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import csv
+import json
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import yaml
+from rasa.core.agent import Agent
+
 from frontdesk.billing_desk import LOOKUP_INTENTS
 from frontdesk.billing_triage import BILLING_INTENTS
 from frontdesk.clarification import clarification_choices
 from frontdesk.handoff_policy import HandoffPolicy
-from frontdesk_rasa.evaluation import FALLBACK, OUT_OF_SCOPE, Prediction, handoff_intents
+from frontdesk_rasa.evaluation import (
+    FALLBACK,
+    OUT_OF_SCOPE,
+    Prediction,
+    fallback_settings,
+    handoff_intents,
+    load_examples,
+    predict,
+)
 
 OUTCOMES = ("right_at_once", "one_click", "clarified_not_offered", "to_a_person", "wrong_flow")
 # The requests a customer opens a conversation with (answers to the bot's own questions such as
@@ -163,8 +177,6 @@ def markdown(reports: dict[str, dict[str, Any]]) -> str:
 
 def evaluation_sets(root: Path) -> dict[str, list[tuple[str, str]]]:
     """The held-out set, each blind set, and the BANKING77 cross-check where the benchmark is."""
-    from frontdesk_rasa.evaluation import load_examples
-
     sets = {"held-out": [(t, i) for t, i in load_examples(root / "tests" / "nlu" / "heldout.yml")
                          if i in FIRST_MESSAGE_INTENTS or i == OUT_OF_SCOPE]}
     for path in sorted((root / "tests" / "nlu" / "blind").glob("blind_v*.yml")):
@@ -176,8 +188,6 @@ def evaluation_sets(root: Path) -> dict[str, list[tuple[str, str]]]:
 
 
 def classifier_temperature(config: Path) -> float:
-    import yaml
-
     for component in yaml.safe_load(config.read_text())["pipeline"]:
         if component["name"].endswith("LogisticRegressionIntentClassifier"):
             return float(component.get("temperature", 1.0))
@@ -187,11 +197,8 @@ def classifier_temperature(config: Path) -> float:
 def evaluate(agent: Any, root: Path, out_dir: Path, person_intents: set[str]) -> dict[str, dict[str, Any]]:
     """Parse every set with ``agent`` (a loaded Rasa Agent); write ``first_turn.md`` / ``.json``
     and the calibration and threshold-cost report ``confidence.md`` / ``.json`` under ``out_dir``."""
-    import asyncio
-    import json
-
+    # Imported here: confidence_calibration builds on this module's ``outcome``.
     from frontdesk_rasa import confidence_calibration
-    from frontdesk_rasa.evaluation import fallback_settings, predict
 
     predictions = {name: asyncio.run(predict(agent, examples)) for name, examples in evaluation_sets(root).items()}
     reports = {name: first_turn_report(rows, person_intents) for name, rows in predictions.items()}
@@ -208,10 +215,6 @@ def evaluate(agent: Any, root: Path, out_dir: Path, person_intents: set[str]) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from rasa.core.agent import Agent
-
 
     root = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
