@@ -57,9 +57,13 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
 
+def straight_apostrophes(text: str) -> str:
+    return text.translate(_APOSTROPHES)
+
+
 def account_takeover_signals(text: str | None) -> list[str]:
     """The labels of the takeover signals in ``text``, in a fixed order; empty when there are none."""
     if not text:
         return []
-    text = text.translate(_APOSTROPHES)
+    text = straight_apostrophes(text)
     return [label for label, pattern in _SIGNALS if pattern.search(text)]

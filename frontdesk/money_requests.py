@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from frontdesk.account_takeover import straight_apostrophes
+
 DISPUTE_INTENT = "report_dispute"
 REFUND_INTENT = "request_refund"
 
@@ -40,8 +42,6 @@ _SIGNALS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
 # "no refund needed", "I don't need my money back": said so that nobody offers one.
 _DECLINED_REFUND = re.compile(r"\b(?:no|not|don'?t (?:need|want)|do not (?:need|want)|without)\b[^.?!,]{0,20}"
                               r"\b(?:refund|money back)", re.IGNORECASE)
-# Phones and Slack type curly apostrophes (U+2019); the patterns use the straight one.
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
 
 def money_request(text: str | None) -> tuple[str, list[str]] | None:
@@ -49,7 +49,7 @@ def money_request(text: str | None) -> tuple[str, list[str]] | None:
     did not make is disputed, whatever they ask for) and the signal labels; None without one."""
     if not text:
         return None
-    text = text.translate(_APOSTROPHES)
+    text = straight_apostrophes(text)
     found = [(intent, label) for intent, label, pattern in _SIGNALS if pattern.search(text)
              and not (intent == REFUND_INTENT and _DECLINED_REFUND.search(text))]
     if not found:

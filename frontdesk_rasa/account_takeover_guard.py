@@ -26,29 +26,41 @@ from rasa.shared.nlu.training_data.message import Message
 from frontdesk.account_takeover import INTENT_OVERRIDE_KEY, account_takeover_signals
 
 
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class AccountTakeoverGuard(GraphComponent, IntentClassifier):
-    @staticmethod
-    def get_default_config() -> dict[str, Any]:
-        return {"guarded_intents": ["request_password_reset"], "security_intent": "report_security_incident"}
+class RelabellingGuard(GraphComponent, IntentClassifier):
+    """The shape every guard shares: a message read as one of ``guarded_intents`` whose text
+    ``reading`` finds signals in is relabelled (``relabel``). Subclasses say what they look for."""
 
     def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
         self.guarded = frozenset(config["guarded_intents"])
-        self.security_intent = str(config["security_intent"])
 
     @classmethod
     def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> AccountTakeoverGuard:
+               execution_context: ExecutionContext) -> RelabellingGuard:
         return cls(config)
+
+    def reading(self, text: str | None) -> tuple[str, list[str], str] | None:
+        """(the intent it really is, the signal labels, the handoff reason), or None."""
+        raise NotImplementedError
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             if (message.get(INTENT) or {}).get("name") not in self.guarded:
                 continue
-            signals = account_takeover_signals(message.get(TEXT))
-            if signals:
-                relabel(message, self.security_intent, signals, "account_takeover_signal")
+            if found := self.reading(message.get(TEXT)):
+                relabel(message, *found)
         return messages
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class AccountTakeoverGuard(RelabellingGuard):
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {"guarded_intents": ["request_password_reset"], "security_intent": "report_security_incident"}
+
+    def reading(self, text: str | None) -> tuple[str, list[str], str] | None:
+        signals = account_takeover_signals(text)
+        return (str(self.config["security_intent"]), signals, "account_takeover_signal") if signals else None
 
 
 def relabel(message: Message, intent: str, signals: list[str], reason: str) -> None:

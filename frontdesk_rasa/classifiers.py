@@ -91,6 +91,7 @@ class LogisticRegressionIntentClassifier(GraphComponent, IntentClassifier):
         self.origins = origins or []
         self.coef = coef
         self.intercept = intercept
+        self.temperature = float(config.get("temperature", 1.0))
 
     @classmethod
     def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
@@ -169,7 +170,7 @@ class LogisticRegressionIntentClassifier(GraphComponent, IntentClassifier):
                 message.set(INTENT, {"name": None, "confidence": 0.0}, add_to_output=True)
                 message.set(INTENT_RANKING_KEY, [], add_to_output=True)
                 continue
-            row = _softmax(self.logits(blocks)[None, :] / float(self._config.get("temperature", 1.0)))[0]
+            row = _softmax(self.logits(blocks)[None, :] / self.temperature)[0]
             order = np.argsort(-row)[:LABEL_RANKING_LENGTH]
             ranking = [{"name": self.intents[i], "confidence": float(row[i])} for i in order]
             message.set(INTENT, ranking[0], add_to_output=True)

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from frontdesk_rasa.evaluation import FALLBACK, Prediction
+from frontdesk_rasa.evaluation import FALLBACK, Prediction, apply_thresholds
 from frontdesk_rasa.first_turn_evaluation import outcome
 
 COSTS = {"right_at_once": 0.0, "kept_out": 0.0, "one_click": 1.0, "clarified_not_offered": 2.0,
@@ -80,10 +80,9 @@ def reliability(predictions: Iterable[Prediction], bands: int = 10) -> dict[str,
 
 
 def _at_threshold(p: Prediction, threshold: float, ambiguity: float) -> Prediction:
-    unsure = p.top1_confidence < threshold or p.top1_confidence - p.top2_confidence < ambiguity
-    if unsure:
+    if apply_thresholds(p, threshold, ambiguity) == FALLBACK:
         return replace(p, predicted=FALLBACK)
-    # The account-takeover guard may have overridden a confident reading: keep what it decided.
+    # A guard may have relabelled a confident reading: keep what it decided.
     return replace(p, predicted=p.predicted if p.predicted not in (FALLBACK, p.top1) else p.top1)
 
 

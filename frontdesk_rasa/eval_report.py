@@ -33,8 +33,10 @@ from rasa.shared.nlu.training_data.loading import load_data
 from frontdesk.handoff_policy import HandoffPolicy
 from frontdesk_rasa import first_turn_evaluation
 from frontdesk_rasa.evaluation import (
+    ANSWERS_ONLY,
     FALLBACK,
     OUT_OF_SCOPE,
+    SMALL_TALK,
     Prediction,
     fallback_settings,
     handoff_effect,
@@ -54,10 +56,6 @@ from frontdesk_rasa.triage_evaluation import (
 
 ROOT = Path(__file__).resolve().parents[1]
 RASA = str(Path(sys.executable).parent / "rasa")
-# Intents that only mean something as the answer to the bot's own question (the code it e-mailed,
-# the rating it asked for); anywhere else the rules treat them as an unclear message (clarify).
-ANSWERS_ONLY = frozenset({"inform_otp_code", "rate_csat"})
-SMALL_TALK = frozenset({"greet", "goodbye", "thank", "affirm", "deny", "stop", "bot_challenge", "ask_capabilities"})
 
 
 def entity_scores(agent: Agent, path: Path) -> dict[str, dict[str, float]]:

@@ -22,6 +22,10 @@ from frontdesk.handoff_policy import HandoffPolicy
 
 FALLBACK = "nlu_fallback"
 OUT_OF_SCOPE = "out_of_scope"
+# Intents that only mean something as the answer to the bot's own question (the code it e-mailed,
+# the rating it asked for); anywhere else the rules treat them as an unclear message (clarify).
+ANSWERS_ONLY = frozenset({"inform_otp_code", "rate_csat"})
+SMALL_TALK = frozenset({"greet", "goodbye", "thank", "affirm", "deny", "stop", "bot_challenge", "ask_capabilities"})
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,10 @@ from frontdesk.billing_triage import BILLING_INTENTS
 from frontdesk.clarification import clarification_choices
 from frontdesk.handoff_policy import HandoffPolicy
 from frontdesk_rasa.evaluation import (
+    ANSWERS_ONLY,
     FALLBACK,
     OUT_OF_SCOPE,
+    SMALL_TALK,
     Prediction,
     fallback_settings,
     handoff_intents,
@@ -54,11 +56,12 @@ FIRST_MESSAGE_INTENTS = (
     "privacy_request", "report_security_incident", "legal_request", "request_human", "greet",
     "goodbye", "thank", "bot_challenge", "ask_capabilities",
 )
-SMALL_TALK = ("greet", "goodbye", "thank", "bot_challenge", "ask_capabilities")
+# The small talk a conversation opens with (not the answers yes / no / stop).
+OPENING_SMALL_TALK = ("greet", "goodbye", "thank", "bot_challenge", "ask_capabilities")
 # Readings the rules answer with the clarification (an answer to a question nobody asked is unclear).
-_CLARIFIED = frozenset({FALLBACK, OUT_OF_SCOPE, "inform_otp_code", "rate_csat"})
+_CLARIFIED = frozenset({FALLBACK, OUT_OF_SCOPE}) | ANSWERS_ONLY
 # Readings that never start an automated flow, whatever the message meant.
-_NOT_A_FLOW = _CLARIFIED | {"inform_email", "affirm", "deny", "stop", *SMALL_TALK}
+_NOT_A_FLOW = _CLARIFIED | SMALL_TALK | {"inform_email"}
 
 # BANKING77 classes with a counterpart here (the classes are a bank's; the requests are the same
 # kind). Classes about banking operations we do not offer are the out-of-scope cross-check.
@@ -118,7 +121,7 @@ def first_turn_report(predictions: Iterable[Prediction], person_intents: set[str
         n = sum(counts.values())
         per_intent[intent] = {"n": n} | {k: round(v / n, 3) for k, v in sorted(counts.items())}
     served = [per_intent[i] for i in FIRST_MESSAGE_INTENTS if i in per_intent]
-    small_talk = [per_intent[i] for i in SMALL_TALK if i in per_intent]
+    small_talk = [per_intent[i] for i in OPENING_SMALL_TALK if i in per_intent]
 
     def mean(rows: list[dict[str, Any]], *keys: str) -> float | None:
         return round(sum(sum(r.get(k, 0.0) for k in keys) for r in rows) / len(rows), 3) if rows else None

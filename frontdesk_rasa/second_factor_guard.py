@@ -11,37 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.classifiers.classifier import IntentClassifier
-from rasa.shared.nlu.constants import INTENT, TEXT
-from rasa.shared.nlu.training_data.message import Message
 
 from frontdesk.second_factor import LOST_SECOND_FACTOR_INTENT, second_factor_signals
-from frontdesk_rasa.account_takeover_guard import relabel
+from frontdesk_rasa.account_takeover_guard import RelabellingGuard
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class SecondFactorGuard(GraphComponent, IntentClassifier):
+class SecondFactorGuard(RelabellingGuard):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {"guarded_intents": ["request_password_reset"]}
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.guarded = frozenset(config["guarded_intents"])
-
-    @classmethod
-    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> SecondFactorGuard:
-        return cls(config)
-
-    def process(self, messages: list[Message]) -> list[Message]:
-        for message in messages:
-            if (message.get(INTENT) or {}).get("name") not in self.guarded:
-                continue
-            signals = second_factor_signals(message.get(TEXT))
-            if signals:
-                relabel(message, LOST_SECOND_FACTOR_INTENT, signals, "mandatory_category")
-        return messages
+    def reading(self, text: str | None) -> tuple[str, list[str], str] | None:
+        signals = second_factor_signals(text)
+        return (LOST_SECOND_FACTOR_INTENT, signals, "mandatory_category") if signals else None
