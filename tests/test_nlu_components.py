@@ -153,7 +153,7 @@ def test_bad_classifier_settings_are_refused(bad):
 def test_a_sentence_encoder_names_its_features_and_skips_empty_text(storage, featurizer_class):
     featurizer = featurizer_class.create(
         featurizer_class.get_default_config(), storage, Resource("encoder"),
-        ExecutionContext(GraphSchema({}), node_name=f"run_{featurizer_class.ENCODER}"))
+        ExecutionContext(GraphSchema({}), node_name=f"run_{featurizer_class.__name__}"))
     messages = [Message(data={TEXT: "I forgot my password"}), Message(data={TEXT: "   "}),
                 Message(data={TEXT: "i forgot my pasword"}), Message(data={TEXT: "send me my last invoice"})]
     featurizer.process(messages)
