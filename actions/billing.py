@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
@@ -11,19 +11,24 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import SafeAction
 from actions.csat import RESOLVED_FLOW_SLOT
-from actions.handoff import hand_off
+from actions.handing_off import hand_off
+from actions.offload import in_transaction
 from actions.session import VERIFIED_UNTIL_SLOT, proven_customer
 from actions.tracker_context import decision_context
-from frontdesk.billing_desk import LOOKUP_INTENTS
-from frontdesk.identity import extract_email
-from frontdesk.services import get_services
-from frontdesk.verification import CodeCheck, CodeRequest
+from frontdesk.accounts.identity import extract_email
+from frontdesk.accounts.verification import CheckResult, CodeCheck, CodeRequest
+from frontdesk.billing.desk import LOOKUP_INTENTS
+from frontdesk.bootstrap import get_services
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 _PENDING = ("pending_billing_intent",)
 
 
 def _asked(tracker: Tracker, intent: str | None) -> dict[str, Any] | None:
     """The parse data of the latest customer message with this intent: the question itself."""
+    # An earlier message's parse data: rasa-sdk's helpers only read the latest one.
     for event in reversed(tracker.events):
         parse = event.get("parse_data") or {}
         if event.get("event") == "user" and (parse.get("intent") or {}).get("name") == intent:
@@ -42,12 +47,13 @@ class ActionBillingLookup(SafeAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         message = tracker.latest_message or {}
+        # Not get_intent_of_latest_message(): it reads intent_ranking[0], not the (relabelled) intent.
         intent = (message.get("intent") or {}).get("name")
         if intent not in LOOKUP_INTENTS:  # back from the verification form: the question asked before
             intent = tracker.get_slot("pending_billing_intent")
             message = _asked(tracker, intent) or message
         question = message.get("text") or ""
-        customer_id, rebound = proven_customer(tracker, self.name())
+        customer_id, rebound = await proven_customer(tracker, self.name())
         clear = [SlotSet(slot, None) for slot in (*_PENDING, "billing_email", "otp_code")]
         if intent not in LOOKUP_INTENTS:
             dispatcher.utter_message(response="utter_ask_how_can_help")
@@ -55,7 +61,7 @@ class ActionBillingLookup(SafeAction):
         if not customer_id:
             if tracker.get_slot("otp_code") == "failed":
                 dispatcher.utter_message(response="utter_billing_verification_failed")
-                return [*rebound, *clear, *hand_off(dispatcher, tracker, "not_verified", message=message,
+                return [*rebound, *clear, *await hand_off(dispatcher, tracker, "not_verified", message=message,
                                                     customer_id=None)]
             # The rules start the verification form next; the question waits in the slot. When the
             # binding ended just now (the turn began verified), the rules took the verified path:
@@ -63,12 +69,12 @@ class ActionBillingLookup(SafeAction):
             follow = [FollowupAction("billing_verification_form")] if rebound else []
             return [*rebound, SlotSet("pending_billing_intent", intent), *follow]
         services = get_services()
-        with services.db.transaction() as session:
-            answer = services.billing_desk.answer(session, intent, question, customer_id,
-                                                  decision_context(tracker, self.name()))
+        context = decision_context(tracker, self.name())
+        answer = await in_transaction(services.db, lambda session: services.billing_desk.answer(
+            session, intent, question, customer_id, context))
         dispatcher.utter_message(text=answer.text)
         if not answer.resolved:
-            return [*rebound, *clear, *hand_off(dispatcher, tracker, "billing_unresolved", message=message,
+            return [*rebound, *clear, *await hand_off(dispatcher, tracker, "billing_unresolved", message=message,
                                                 customer_id=customer_id)]
         return [*rebound, *clear, SlotSet(RESOLVED_FLOW_SLOT, "billing")]
 
@@ -83,24 +89,23 @@ class ActionBillingHandoff(SafeAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        customer_id, rebound = proven_customer(tracker, self.name())
+        customer_id, rebound = await proven_customer(tracker, self.name())
         if customer_id:  # a verified customer cannot get a person to act on someone else's invoice
             services = get_services()
-            with services.db.transaction() as session:
-                refusal = services.billing_desk.refuse_foreign_invoice(
-                    session, (tracker.latest_message or {}).get("text") or "", customer_id,
-                    decision_context(tracker, self.name()))
+            text, context = (tracker.latest_message or {}).get("text") or "", decision_context(tracker, self.name())
+            refusal = await in_transaction(services.db, lambda session: services.billing_desk.refuse_foreign_invoice(
+                session, text, customer_id, context))
             if refusal is not None:
                 dispatcher.utter_message(text=refusal.text)
                 return rebound
-        return [*rebound, *hand_off(dispatcher, tracker, "billing_needs_person", customer_id=customer_id)]
+        return [*rebound, *await hand_off(dispatcher, tracker, "billing_needs_person", customer_id=customer_id)]
 
 
 class ValidateBillingVerificationForm(FormValidationAction):
     def name(self) -> str:
         return "validate_billing_verification_form"
 
-    def validate_billing_email(
+    async def validate_billing_email(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict,
     ) -> dict[str, Any]:
         if value is None:  # the slot was only cleared, nothing typed: no complaint
@@ -110,13 +115,14 @@ class ValidateBillingVerificationForm(FormValidationAction):
             dispatcher.utter_message(response="utter_billing_email_invalid")
             return {"billing_email": None}
         services = get_services()
-        with services.db.transaction() as session:
-            outcome = services.verification.request_code(session, email, decision_context(tracker, self.name()))
+        context = decision_context(tracker, self.name())
+        outcome = await in_transaction(services.db, lambda session: services.verification.request_code(
+            session, email, context))
         if outcome is CodeRequest.RATE_LIMITED:
             dispatcher.utter_message(response="utter_otp_too_many_codes")
         return {"billing_email": email}
 
-    def validate_otp_code(
+    async def validate_otp_code(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict,
     ) -> dict[str, Any]:
         if value is None:
@@ -127,10 +133,14 @@ class ValidateBillingVerificationForm(FormValidationAction):
             return {"otp_code": None}
         services = get_services()
         context = decision_context(tracker, self.name())
-        with services.db.transaction() as session:
-            result = services.verification.check_code(session, digits, context)
-            if result.outcome is CodeCheck.EXPIRED:
+
+        def check(session: Session) -> CheckResult:  # a new code for an expired one: the same transaction
+            checked = services.verification.check_code(session, digits, context)
+            if checked.outcome is CodeCheck.EXPIRED:
                 services.verification.request_code(session, tracker.get_slot("billing_email") or "", context)
+            return checked
+
+        result = await in_transaction(services.db, check)
         if result.outcome is CodeCheck.VERIFIED:  # verified here: no token's expiry applies
             return {"otp_code": "verified", "customer_id": result.account_id, VERIFIED_UNTIL_SLOT: None}
         if result.outcome is CodeCheck.WRONG:

@@ -10,6 +10,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.handing_off import hand_off
+
 log = logging.getLogger(__name__)
 
 
@@ -38,9 +40,7 @@ class SafeAction(Action, abc.ABC):
             log.exception("action %s failed", self.name())
         dispatcher.messages.clear()
         try:
-            from actions.handoff import hand_off  # imported here: actions.handoff builds on this module
-
-            return hand_off(dispatcher, tracker, "action_failed")
+            return await hand_off(dispatcher, tracker, "action_failed")
         except Exception:
             log.exception("handoff after the failure of %s failed too", self.name())
             dispatcher.messages.clear()

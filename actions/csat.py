@@ -11,10 +11,11 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import SafeAction
-from actions.handoff import ActionClarify
+from actions.handoff import clarify
+from actions.offload import in_transaction
 from actions.tracker_context import decision_context
-from frontdesk.csat import parse_rating
-from frontdesk.services import get_services
+from frontdesk.bootstrap import get_services
+from frontdesk.insights.csat import parse_rating
 
 # Set by the actions that resolve a flow without a person: the reset e-mail queued, a billing
 # question answered. Slots start empty in every session (domain.yml, session_config).
@@ -28,6 +29,7 @@ AGENT_SURVEY = "utter_ask_csat"
 
 def _this_session(tracker: Tracker) -> Iterator[dict[str, Any]]:
     """The session's events, newest first (a restart starts afresh too: it clears the slots)."""
+    # Not events_after_latest_restart(): a session start ends the walk too.
     for event in reversed(tracker.events):
         if event.get("event") in ("session_started", "restart"):
             return
@@ -55,16 +57,17 @@ class ActionRecordCsat(SafeAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        latest = tracker.latest_message or {}
-        entity = next((e.get("value") for e in latest.get("entities") or [] if e.get("entity") == "csat_score"), None)
-        score = parse_rating(str(entity)) if entity is not None else parse_rating(latest.get("text"))
+        # csat_score only comes from the rating buttons' payloads, which carry no role or group.
+        entity = next(tracker.get_latest_entity_values("csat_score"), None)
+        score = parse_rating(str(entity)) if entity is not None else parse_rating(
+            (tracker.latest_message or {}).get("text"))
         pending, flow = survey_pending(tracker)
         if not pending or score is None:
             # A number out of the blue is not a rating: treat it like any unclear message.
-            return await ActionClarify().act(dispatcher, tracker, domain)
+            return await clarify(dispatcher, tracker)
         services = get_services()
-        with services.db.transaction() as session:
-            services.csat.record(session, tracker.sender_id, score, flow=flow)
+        await in_transaction(services.db, lambda session: services.csat.record(
+            session, tracker.sender_id, score, flow=flow))
         dispatcher.utter_message(response="utter_thanks_for_rating")
         return [SlotSet(ANSWERED_SLOT, True)]
 
@@ -86,10 +89,11 @@ class ActionWrapUp(SafeAction):
             for event in _this_session(tracker))
         if flow and not tracker.get_slot(SURVEY_SLOT) and not handed_off_or_asked:
             services = get_services()
-            with services.db.transaction() as session:
-                services.csat.ask_after_bot(session, decision_context(tracker, self.name()), str(flow))
+            context = decision_context(tracker, self.name())
+            await in_transaction(services.db, lambda session: services.csat.ask_after_bot(session, context, str(flow)))
             dispatcher.utter_message(response="utter_ask_csat_after_bot")
             return [SlotSet(SURVEY_SLOT, flow)]
+        # The classified intent: get_intent_of_latest_message() reads the ranking and skips nlu_fallback.
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         dispatcher.utter_message(response="utter_goodbye" if intent == "goodbye" else "utter_you_are_welcome")
         return []

@@ -11,10 +11,11 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import SafeAction
 from actions.csat import RESOLVED_FLOW_SLOT
-from actions.handoff import hand_off
+from actions.handing_off import hand_off
+from actions.offload import in_transaction
 from actions.tracker_context import decision_context
-from frontdesk.identity import extract_email
-from frontdesk.services import get_services
+from frontdesk.accounts.identity import extract_email
+from frontdesk.bootstrap import get_services
 
 
 class ActionAskAccountEmail(Action):
@@ -66,10 +67,10 @@ class ActionRequestPasswordReset(SafeAction):
             return events
         services = get_services()
         context = decision_context(tracker, self.name())
-        with services.db.transaction() as session:
-            decision = services.password_reset.request_password_reset(session, email, context)
+        decision = await in_transaction(services.db, lambda session: services.password_reset.request_password_reset(
+            session, email, context))
         if decision.escalate_conversation:
-            return [*events, *hand_off(dispatcher, tracker, "reset_rate_limited", "utter_handoff_rate_limited")]
+            return [*events, *await hand_off(dispatcher, tracker, "reset_rate_limited", "utter_handoff_rate_limited")]
         dispatcher.utter_message(
             response="utter_password_reset_sent", ttl_minutes=services.settings.reset.token_ttl_minutes
         )

@@ -3,7 +3,7 @@ a logged-in customer (tickets then carry their profile, billing questions are an
 re-checked whenever it is used.
 
 The chat channel has already checked the customer token and stored only its attestation
-(frontdesk/customer_token.py); here the attestation's MAC, conversation and expiry are checked
+(frontdesk/accounts/customer_token.py); here the attestation's MAC, conversation and expiry are checked
 and the account looked up. A binding from a signed token lasts only while it is proven
 (``proven_customer``): until the token expires, and not after a later message's page says
 nobody, or someone else, is signed in."""
@@ -17,9 +17,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.offload import in_transaction
 from actions.tracker_context import decision_context
-from frontdesk.customer_token import ATTESTATION_KEY, Proof
-from frontdesk.services import get_services
+from frontdesk.accounts.customer_token import ATTESTATION_KEY, Proof
+from frontdesk.bootstrap import get_services
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,9 @@ class ActionSessionStart(Action):
         if attestation is not None:
             services = get_services()
             try:
-                with services.db.transaction() as session:
-                    proof = services.customer_binding.bind(session, attestation, decision_context(tracker, self.name()))
+                context = decision_context(tracker, self.name())
+                proof = await in_transaction(services.db, lambda session: services.customer_binding.bind(
+                    session, attestation, context))
             except Exception:
                 # The conversation goes on anonymously: nothing the bot shows needs the binding.
                 log.exception("binding the customer failed")
@@ -60,7 +62,7 @@ class ActionSessionStart(Action):
         return events
 
 
-def proven_customer(tracker: Tracker, action: str) -> tuple[str | None, list[EventType]]:
+async def proven_customer(tracker: Tracker, action: str) -> tuple[str | None, list[EventType]]:
     """The verified customer for the latest message, and the slot events when that changed (the
     token expired, the page signed out or signed in as someone else)."""
     customer_id = tracker.get_slot("customer_id")
@@ -68,10 +70,11 @@ def proven_customer(tracker: Tracker, action: str) -> tuple[str | None, list[Eve
         return None, []  # a binding starts with the session (or an e-mail code), not mid-way
     until = tracker.get_slot(VERIFIED_UNTIL_SLOT)
     current = Proof(customer_id, float(until) if isinstance(until, int | float) else None)
-    attestation = _attestation((tracker.latest_message or {}).get("metadata"))
+    attestation = _attestation((tracker.latest_message or {}).get("metadata"))  # no rasa-sdk helper for metadata
     if attestation is None and current.valid_until is None:
         return customer_id, []  # verified by a code in this conversation: nothing to re-check
     services = get_services()
-    with services.db.transaction() as session:
-        proof = services.customer_binding.recheck(session, current, attestation, decision_context(tracker, action))
+    context = decision_context(tracker, action)
+    proof = await in_transaction(services.db, lambda session: services.customer_binding.recheck(
+        session, current, attestation, context))
     return proof.customer_id, ([] if proof == current else binding_events(proof))

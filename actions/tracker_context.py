@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from rasa_sdk import Tracker
 
-from frontdesk.audit import DecisionContext
-from frontdesk.chat_sessions import CLIENT_KEY
+from frontdesk.core.audit import DecisionContext
+from frontdesk.core.chat_sessions import CLIENT_KEY
 
 
 def model_id(tracker: Tracker) -> str | None:
-    # Rasa stamps every event with the id of the model that produced it.
+    # Rasa stamps every event with the id of the model that produced it (no rasa-sdk helper reads metadata).
     for event in reversed(tracker.events):
         metadata = event.get("metadata") or {}
         if metadata.get("model_id"):
@@ -26,6 +26,7 @@ def client_key(tracker: Tracker) -> str | None:
 
 
 def decision_context(tracker: Tracker, action: str) -> DecisionContext:
+    # The classified intent and its confidence: get_intent_of_latest_message() reads the ranking, names only.
     intent = (tracker.latest_message or {}).get("intent") or {}
     confidence = intent.get("confidence")
     return DecisionContext(

@@ -56,7 +56,7 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 def speedups_enabled(env: Mapping[str, str] | None = None) -> bool:
     """``FRONTDESK_SPEEDUPS=0`` turns off the profiled speed-ups: those in Rasa's message path
-    (frontdesk_rasa/speedups.py) and the SQLite engine settings (frontdesk/db.py). For
+    (frontdesk_rasa/speedups.py) and the SQLite engine settings (frontdesk/core/db.py). For
     ``make bench``'s before/after numbers, and to rule them out when chasing a problem."""
     return _bool(os.environ if env is None else env, "FRONTDESK_SPEEDUPS", True)
 
@@ -200,6 +200,8 @@ class Settings:
     client_address: ClientAddressSettings = field(default_factory=ClientAddressSettings)
     # Agent API tokens expire after this many days unless issued with another lifetime.
     agent_token_days: int = 90
+    # The token `frontdesk agent ...` commands send to the agent API (FRONTDESK_AGENT_TOKEN).
+    agent_token: str = field(default="", repr=False)
     # How long an outbox row is leased to the worker that claimed it.
     outbox_lease_seconds: int = 300
     # How often open handoffs are checked for tickets solved in the ticketing system.
@@ -353,6 +355,7 @@ class Settings:
             abuse=abuse,
             client_address=client_address,
             agent_token_days=_int(env, "FRONTDESK_AGENT_TOKEN_DAYS", cls.agent_token_days, 1),
+            agent_token=env.get("FRONTDESK_AGENT_TOKEN", ""),
             outbox_lease_seconds=_int(env, "OUTBOX_LEASE_SECONDS", cls.outbox_lease_seconds, 1),
             billing_portal_url=(env.get("BILLING_PORTAL_URL") or cls.billing_portal_url).rstrip("/"),
             rasa_public_url=(env.get("FRONTDESK_RASA_PUBLIC_URL")

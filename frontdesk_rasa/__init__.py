@@ -1,2 +1,3 @@
-"""Rasa-side tooling for Frontdesk: code that imports Rasa and runs next to the Rasa server or
-the model (evaluation, custom components). The domain package ``frontdesk`` never imports it."""
+"""What ``rasa run`` loads for Frontdesk: the graph components of the NLU pipeline
+(``components/``), the input channels (``channels/``), the profiled speed-ups, and the two server
+entry points (``rasa_server``, ``action_server``). Tooling lives in ``lab/``, never here."""

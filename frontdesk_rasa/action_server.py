@@ -21,12 +21,14 @@ from __future__ import annotations
 import hmac
 import logging
 import sys
+import threading
 
 from rasa_sdk.endpoint import create_app
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from frontdesk.core.privacy import default_redactor
 from frontdesk.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,15 @@ def secure_action_app(secret: str, actions_package: str = "actions") -> Sanic:
     return app
 
 
+def warm_up_redactor() -> threading.Thread:
+    """Presidio and spaCy take seconds to load: load them now, in the background (start-up does not
+    wait), not in the first customer's handoff. The handoffs share this redactor (an lru_cache)."""
+    thread = threading.Thread(target=lambda: default_redactor().redact("warm up"), name="presidio-warm-up",
+                              daemon=True)
+    thread.start()
+    return thread
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -76,6 +87,7 @@ def main() -> int:
     except SettingsError as problem:
         print(f"configuration error: {problem}", file=sys.stderr)
         return 2
+    warm_up_redactor()
     log.info("action server on http://%s:%s (calls need the shared secret)", settings.bind_host, settings.action_port)
     app.run(host=settings.bind_host, port=settings.action_port, access_log=False, workers=1)
     return 0

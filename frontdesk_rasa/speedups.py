@@ -1,10 +1,12 @@
 """Speed-ups for Rasa 3.6.21's message path, each one found in a profile (``make bench``).
 
-``install()`` applies them once per process. Every Rasa server imports our channel module
-(``credentials.yml``), which calls it, so ``rasa run`` and ``frontdesk serve`` get them without
-any flag; ``FRONTDESK_SPEEDUPS=0`` turns them all off (the benchmark's "before" numbers). None
-changes what the assistant answers, stores or rejects; ``tests/test_speedups.py`` checks that,
-and fails when one of them stops taking effect.
+``install()`` applies them once per process, where a Rasa server starts: ``rasa_server.main``
+(what ``frontdesk serve`` runs) calls it before Rasa loads the model; importing a module never
+does. A bare ``rasa run`` gets none. They are skipped, with one warning, on any Rasa but the
+release they were read against (``VERIFIED_RASA_VERSION``); ``FRONTDESK_SPEEDUPS=0`` turns them
+all off (the benchmark's "before" numbers). None changes what the assistant answers, stores or
+rejects; ``tests/frontdesk_rasa/test_speedups.py`` checks that, and fails when one of them stops
+taking effect.
 
 1. ``cached_action_reply_validator``. Rasa checks every reply of the action server with
    ``jsonschema.validate(reply, schema)``, which first validates the schema itself against the
@@ -19,7 +21,7 @@ and fails when one of them stops taking effect.
    message, and closing the last connection to a WAL database checkpoints it and deletes the
    WAL file, which the next connection creates again. In the profile that was ~60% of the
    tracker store's time (``sqlite3.Connection.close`` 4-9 ms, ``commit`` 7-12 ms on this busy
-   disk). The tracker store now uses the app's engine settings (``frontdesk.db``): a connection
+   disk). The tracker store now uses the app's engine settings (``frontdesk.core.db``): a connection
    pool and WAL with ``synchronous=NORMAL``. Same tables, rows and queries; PostgreSQL is
    untouched (Rasa pools there already).
 
@@ -72,6 +74,10 @@ from frontdesk.settings import speedups_enabled
 
 log = logging.getLogger(__name__)
 
+# Each speed-up replaces a piece of this Rasa release's code, read and profiled line by line: on
+# any other release Rasa's own code runs.
+VERIFIED_RASA_VERSION = "3.6.21"
+
 _lock = threading.Lock()
 _installed: list[str] = []
 _done = False
@@ -106,7 +112,7 @@ def pooled_sqlite_tracker_store() -> None:
     from rasa.core.tracker_store import SQLTrackerStore
     from sqlalchemy.orm import sessionmaker
 
-    from frontdesk.db import create_sqlite_engine
+    from frontdesk.core.db import create_sqlite_engine
 
     rasa_init = SQLTrackerStore.__init__
 
@@ -356,10 +362,11 @@ SPEEDUPS: dict[str, Callable[[], None]] = {
 }
 
 
-def install(env: Mapping[str, str] | None = None) -> list[str]:
-    """Applies every speed-up once per process (unless ``FRONTDESK_SPEEDUPS=0``); returns the
-    names of those in effect. A speed-up that fails to apply is logged and skipped: Rasa then
-    runs its own, slower code, never a half-patched one."""
+def install(env: Mapping[str, str] | None = None, rasa_version: str | None = None) -> list[str]:
+    """Applies every speed-up once per process (unless ``FRONTDESK_SPEEDUPS=0``, or Rasa is not the
+    release they were verified against); returns the names of those in effect. Called where a
+    Rasa server starts (``rasa_server.main``), never on import. A speed-up that fails to apply is
+    logged and skipped: Rasa then runs its own, slower code, never a half-patched one."""
     global _done
     with _lock:
         if _done:
@@ -367,6 +374,12 @@ def install(env: Mapping[str, str] | None = None) -> list[str]:
         _done = True
         if not speedups_enabled(env):
             log.info("frontdesk speed-ups are off (FRONTDESK_SPEEDUPS=0)")
+            return []
+        if rasa_version is None:
+            from rasa.version import __version__ as rasa_version
+        if rasa_version != VERIFIED_RASA_VERSION:
+            log.warning("frontdesk speed-ups skipped: verified on Rasa %s, this is Rasa %s",
+                        VERIFIED_RASA_VERSION, rasa_version)
             return []
         for name, apply in SPEEDUPS.items():
             try:

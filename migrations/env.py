@@ -5,27 +5,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import frontdesk.agent_feedback
-import frontdesk.agents
-import frontdesk.audit
-import frontdesk.billing
-import frontdesk.csat
-import frontdesk.customer_token
-import frontdesk.escalation
-import frontdesk.handoff
-import frontdesk.identity
-import frontdesk.outbox
-import frontdesk.password_reset
-import frontdesk.ratelimit
-import frontdesk.ticketing_sql
-import frontdesk.verification  # noqa: F401 - registers the tables on Base.metadata
-from frontdesk.schema import Base
 from frontdesk.settings import Settings
+from frontdesk.tables import metadata
 
 config = context.config
 if not config.get_main_option("sqlalchemy.url"):
     config.set_main_option("sqlalchemy.url", Settings.from_env().database_url.replace("%", "%%"))
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def include_object(obj: object, name: str, type_: str, reflected: bool, compare_to: object) -> bool:

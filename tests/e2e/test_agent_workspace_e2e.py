@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from frontdesk.db import Database
+from frontdesk.core.db import Database
 from tests.stack import BIN, Stack, WidgetCustomer, frontdesk, issue_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]

@@ -5,13 +5,13 @@ is paused and what the customer writes next lands on the ticket."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from sqlalchemy import text
 
-from frontdesk.db import Database
+from frontdesk.core.db import Database
 from tests.stack import Stack
+from tests.support import DeadlineExceeded, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -20,13 +20,15 @@ UNCLEAR = ("the thingy from before is doing the wobbly again", "purple elephant 
 
 
 def wait_for(stack: Stack, query: str, params: dict, timeout: float = 30) -> list:
-    deadline = time.monotonic() + timeout
-    while True:
+    """The query's rows once there are any; none after ``timeout`` seconds (the caller asserts)."""
+    def found() -> list:
         with Database(stack.database_url).transaction() as session:
-            rows = session.execute(text(query), params).all()
-        if rows or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.5)
+            return session.execute(text(query), params).all()
+
+    try:
+        return wait_until(found, timeout, interval=0.5)
+    except DeadlineExceeded:
+        return []
 
 
 def test_two_unclear_messages_hand_off_to_one_ready_ticket(stack: Stack):

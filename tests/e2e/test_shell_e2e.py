@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.stack import frontdesk_command
 from tests.stack import BIN, MODEL, ROOT
 from tests.support import LOOPBACK, SmtpSink, free_port, listening_addresses
 
@@ -48,32 +49,28 @@ class Terminal:
 
 
 def test_the_shell_resets_a_password_through_the_secured_action_server(tmp_path: Path):
-    from aiosmtpd.controller import Controller
-
-    sink = SmtpSink("127.0.0.1", free_port())
-    controller = Controller(sink, hostname=sink.host, port=sink.port)
-    controller.start()
-    env = {**os.environ, "FRONTDESK_ENV": "development", "FRONTDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'fd.db'}",
-           "RASA_PORT": str(free_port()), "ACTION_SERVER_PORT": str(free_port()),
-           "FRONTDESK_WEB_PORT": str(free_port()), "SMTP_HOST": sink.host, "SMTP_PORT": str(sink.port),
-           "OUTBOX_POLL_SECONDS": "1", "TERM": "xterm", "COLUMNS": "120", "LINES": "40"}
-    for command in (["db", "upgrade"], ["db", "seed"]):
-        subprocess.run([str(BIN / "frontdesk"), *command], env=env, cwd=ROOT, check=True, capture_output=True)
-    terminal = Terminal([str(BIN / "frontdesk"), "serve", "--shell", "--model", str(MODEL)], env)
-    try:
-        terminal.expect(r"Your input", timeout=300)
-        for port in (env["RASA_PORT"], env["ACTION_SERVER_PORT"], env["FRONTDESK_WEB_PORT"]):
-            assert listening_addresses(int(port)) <= LOOPBACK, port  # the shell's own server too
-        terminal.type("I forgot my password")
-        terminal.expect(r"email address", timeout=60)
-        terminal.type("ada.lovelace@example.com")
-        terminal.expect(r"If an account exists", timeout=60)
-        assert sink.wait_for(1)[0]["To"] == "ada.lovelace@example.com"
-        terminal.type("/stop")
-        assert terminal.process.wait(timeout=60) == 0
-    finally:
-        if terminal.process.poll() is None:
-            os.killpg(terminal.process.pid, 9)
-            terminal.process.wait(timeout=30)
-        os.close(terminal.master)
-        controller.stop()
+    with SmtpSink("127.0.0.1", free_port()).serving() as sink:
+        env = {**os.environ, "FRONTDESK_ENV": "development",
+               "FRONTDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'fd.db'}",
+               "RASA_PORT": str(free_port()), "ACTION_SERVER_PORT": str(free_port()),
+               "FRONTDESK_WEB_PORT": str(free_port()), "SMTP_HOST": sink.host, "SMTP_PORT": str(sink.port),
+               "OUTBOX_POLL_SECONDS": "1", "TERM": "xterm", "COLUMNS": "120", "LINES": "40"}
+        for command in (("db", "upgrade"), ("db", "seed")):
+            frontdesk_command(env, *command)
+        terminal = Terminal([str(BIN / "frontdesk"), "serve", "--shell", "--model", str(MODEL)], env)
+        try:
+            terminal.expect(r"Your input", timeout=300)
+            for port in (env["RASA_PORT"], env["ACTION_SERVER_PORT"], env["FRONTDESK_WEB_PORT"]):
+                assert listening_addresses(int(port)) <= LOOPBACK, port  # the shell's own server too
+            terminal.type("I forgot my password")
+            terminal.expect(r"email address", timeout=60)
+            terminal.type("ada.lovelace@example.com")
+            terminal.expect(r"If an account exists", timeout=60)
+            assert sink.wait_for(1)[0]["To"] == "ada.lovelace@example.com"
+            terminal.type("/stop")
+            assert terminal.process.wait(timeout=60) == 0
+        finally:
+            if terminal.process.poll() is None:
+                os.killpg(terminal.process.pid, 9)
+                terminal.process.wait(timeout=30)
+            os.close(terminal.master)

@@ -84,7 +84,7 @@ def action_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     secret, port = "action-server-test-secret-0123456789ab", free_port()
     env = {**os.environ, "FRONTDESK_ENV": "development", "ACTION_SERVER_SECRET": secret,
            "ACTION_SERVER_PORT": str(port), "FRONTDESK_DATABASE_URL": f"sqlite:///{workdir / 'fd.db'}"}
-    subprocess.run([sys.executable, "-m", "frontdesk.cli", "db", "upgrade"], env=env, cwd=ROOT, check=True,
+    subprocess.run([sys.executable, "-m", "frontdesk.entrypoints.cli", "db", "upgrade"], env=env, cwd=ROOT, check=True,
                    capture_output=True)
     log = (workdir / "actions.log").open("wb")
     process = subprocess.Popen([sys.executable, "-m", "frontdesk_rasa.action_server"], env=env, cwd=ROOT,

@@ -15,7 +15,7 @@ import re
 import httpx
 import pytest
 
-from frontdesk_rasa.local_stack import client_address
+from lab.stack import client_address
 from tests.stack import SESSION_HEADER, Stack, WidgetCustomer, issue_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]

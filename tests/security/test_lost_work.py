@@ -2,7 +2,7 @@
 account becomes a ticket in the security queue (the customer was told support was notified),
 while the chat answers exactly as for any address; an account whose data makes an e-mail
 template fail does not stop the outbox (unit tests cover leases, attempt caps and idempotent
-Zendesk comments: tests/unit/test_outbox.py, tests/unit/test_zendesk.py)."""
+Zendesk comments: tests/frontdesk/mail/test_outbox.py, tests/frontdesk/ticketing/test_zendesk.py)."""
 
 from __future__ import annotations
 

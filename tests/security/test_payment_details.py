@@ -1,6 +1,6 @@
 """Attack 7: card numbers and IBANs in free text never reach the tracker store, whatever their
 separators, and an IBAN is called a bank account number, not a card. (Every format and the look-
-alikes that must stay: tests/unit/test_payment_details.py; here, the real channel end to end.)"""
+alikes that must stay: tests/frontdesk/core/test_payment_details.py; here, the real channel end to end.)"""
 
 from __future__ import annotations
 

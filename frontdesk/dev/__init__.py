@@ -1,0 +1,1 @@
+"""Development helpers: synthetic demo customers and the development mailbox."""

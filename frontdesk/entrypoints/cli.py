@@ -1,0 +1,407 @@
+"""``frontdesk``: the operator CLI. Subcommands by domain; every listing takes ``--json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from frontdesk.settings import PROJECT_ROOT, Settings, SettingsError
+
+
+def _print_rows(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str]) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        print("(none)")
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def _alembic_config(settings: Settings) -> Any:
+    from alembic.config import Config
+
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    return config
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from alembic import command
+    from sqlalchemy import func, select
+
+    from frontdesk.core.db import Database, get_engine
+    from frontdesk.handoff.escalation import EscalationRow
+
+    get_engine(settings.database_url)  # creates the SQLite directory when needed
+    command.upgrade(_alembic_config(settings), "head")
+    with Database(settings.database_url).transaction() as session:
+        waiting = session.execute(select(func.count()).select_from(EscalationRow)
+                                  .where(EscalationRow.status == "open")).scalar_one()
+    adopted = 0
+    if waiting:  # cases an earlier version filed where no agent looked
+        from frontdesk.bootstrap import build_services
+
+        services = build_services(settings)
+        with services.db.transaction() as session:
+            adopted = services.password_reset.adopt_legacy_escalations(session)
+    print("database schema is up to date" + (f"; {adopted} old escalations are now security tickets"
+                                              if adopted else ""))
+    return 0
+
+
+def cmd_db_seed(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.core.db import Database
+    from frontdesk.dev.demo_data import load_demo_billing, load_demo_customers
+
+    with Database(settings.database_url).transaction() as session:
+        added = load_demo_customers(session)
+        session.flush()
+        billed = load_demo_billing(session)
+    print(f"demo customers loaded ({added} new, {billed} with new billing history)")
+    return 0
+
+
+def cmd_accounts_list(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from frontdesk.accounts.identity import AccountRow
+    from frontdesk.core.db import Database
+
+    with Database(settings.database_url).transaction() as session:
+        rows = [
+            {"id": a.id, "email": a.email, "name": a.full_name, "plan": a.plan, "tier": a.tier,
+             "sign_in": a.auth_method, "status": a.status}
+            for a in session.execute(select(AccountRow).order_by(AccountRow.id)).scalars()
+        ]
+    _print_rows(rows, args.json, ["id", "email", "name", "plan", "tier", "sign_in", "status"])
+    return 0
+
+
+def cmd_accounts_token(settings: Settings, args: argparse.Namespace) -> int:
+    """Signs a customer token as the support site would (shared-secret mode), for trying the
+    authenticated chat by hand: pass it as ``metadata.customer_token`` on the first message."""
+    from frontdesk.accounts.customer_token import CustomerTokenVerifier, TokenRejected
+
+    try:
+        token = CustomerTokenVerifier(settings.customer_token).mint(args.account_id, args.ttl * 60)
+    except TokenRejected:
+        print("CUSTOMER_TOKEN_SECRET is not set: only the support site can sign tokens", file=sys.stderr)
+        return 2
+    print(json.dumps({"customer_token": token}) if args.json else token)
+    return 0
+
+
+def cmd_audit_list(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.bootstrap import build_services
+
+    services = build_services(settings)
+    with services.db.transaction() as session:
+        records = services.audit.list(session, args.conversation, args.decision, args.limit)
+    rows = [r.as_dict() for r in records]
+    _print_rows(rows, args.json, ["id", "recorded_at", "conversation_id", "decision", "intent",
+                                  "confidence", "action", "reason", "model_id"])
+    return 0
+
+
+def cmd_handoffs_list(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from frontdesk.core.db import Database
+    from frontdesk.handoff.service import HandoffRow, handoff_summary
+
+    with Database(settings.database_url).transaction() as session:
+        query = select(HandoffRow).order_by(HandoffRow.id.desc()).limit(args.limit)
+        if not args.all:
+            query = query.where(HandoffRow.status == "open")
+        rows = [handoff_summary(row) for row in session.execute(query).scalars()]
+    _print_rows(rows, args.json, ["reference", "created_at", "conversation_id", "reason", "category", "queue",
+                                  "priority", "ticket", "first_response_due", "status"])
+    return 0
+
+
+def cmd_outbox_list(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from frontdesk.core.db import Database
+    from frontdesk.mail.outbox import OutboxEmailRow
+
+    with Database(settings.database_url).transaction() as session:
+        query = select(OutboxEmailRow).order_by(OutboxEmailRow.id.desc()).limit(args.limit)
+        rows = [
+            {"id": r.id, "kind": r.kind, "account_id": r.account_id, "status": r.status,
+             "attempts": r.attempts, "created_at": r.created_at, "sent_at": r.sent_at,
+             "last_error": r.last_error}
+            for r in session.execute(query).scalars()
+        ]
+    _print_rows(rows, args.json, ["id", "kind", "account_id", "status", "attempts", "created_at", "sent_at"])
+    return 0
+
+
+def cmd_outbox_drain(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.bootstrap import build_services
+
+    services = build_services(settings)
+    report = services.outbox.dispatch_due(services.db, services.mailer)
+    print(json.dumps(report.__dict__) if args.json else report)
+    return 0
+
+
+def cmd_agent_token_create(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.bootstrap import build_services
+
+    services = build_services(settings)
+    try:
+        with services.db.transaction() as session:
+            token_id, token = services.agents.issue_token(session, args.name, set(args.role or ["agent"]),
+                                                          args.days)
+    except ValueError as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"id": token_id, "token": token}))
+    else:
+        print(f"token {token_id} for {args.name} (shown once; store it now; it expires in "
+              f"{args.days or settings.agent_token_days} days):\n{token}")
+    return 0
+
+
+def cmd_agent_token_list(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.bootstrap import build_services
+
+    services = build_services(settings)
+    with services.db.transaction() as session:
+        rows = services.agents.list_tokens(session)
+    _print_rows(rows, args.json, ["id", "agent", "roles", "created_at", "expires_at", "expired", "last_used_at",
+                                  "revoked"])
+    return 0
+
+
+def cmd_agent_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.bootstrap import build_services
+
+    services = build_services(settings)
+    with services.db.transaction() as session:
+        revoked = services.agents.revoke(session, args.token_id)
+    print("revoked" if revoked else "no such active token")
+    return 0 if revoked else 1
+
+
+def cmd_agent_api(settings: Settings, args: argparse.Namespace) -> int:
+    """The agent commands that work tickets go through the agent API, as the inbox page does."""
+    import httpx
+
+    token = settings.agent_token
+    if not token:
+        print("set FRONTDESK_AGENT_TOKEN (see `frontdesk agent token create`)", file=sys.stderr)
+        return 2
+    base = (args.url or settings.public_url).rstrip("/") + "/api/agent"
+    method, path, body = args.request(args)
+    try:
+        reply = httpx.request(method, base + path, json=body, timeout=30,
+                              headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as problem:
+        print(f"cannot reach the agent API at {base}: {type(problem).__name__}", file=sys.stderr)
+        return 3
+    data = reply.json() if reply.headers.get("content-type", "").startswith("application/json") else reply.text
+    if reply.status_code >= 400:
+        message = data.get("error") if isinstance(data, dict) else data
+        print(f"error {reply.status_code}: {message}", file=sys.stderr)
+        return 1
+    if args.json or not isinstance(data, list | dict):
+        print(json.dumps(data, indent=2, default=str))
+    elif isinstance(data, list):
+        columns = args.columns or (list(data[0]) if data else [])
+        _print_rows(data, False, columns)
+    else:
+        for key, value in data.items():
+            if key == "transcript":
+                print("transcript:")
+                for turn in value:
+                    who = f"agent {turn['agent']}" if turn["speaker"] == "agent" else turn["speaker"]
+                    print(f"  {who}: {turn['text']}")
+            else:
+                print(f"{key}: {value}")
+    return 0
+
+
+def cmd_kpi_report(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.bootstrap import build_services
+    from frontdesk.insights.kpi import kpi_report
+
+    services = build_services(settings)
+    with services.db.transaction() as session:
+        report = kpi_report(session, services.workspace.feedback)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    handoffs, csat = report["handoffs"], report["csat"]
+    print(f"handoffs: {handoffs['total']} ({handoffs['open']} open, {handoffs['closed']} closed)")
+    print(f"  by reason: {handoffs['by_reason']}")
+    print(f"  by queue:  {handoffs['by_queue']}")
+    for label, figures in [("after an agent", csat["after_agent"]),
+                           *((f"after the bot resolved {flow}", f) for flow, f in csat["after_bot"].items())]:
+        print(f"CSAT {label}: {figures['responses']} responses, average {figures['average']}, "
+              f"satisfied (4-5) {figures['satisfied_share']}, response rate {figures['response_rate']}")
+    print("agent-corrected rate per intent:")
+    _print_rows(report["agent_corrected"], False, ["intent", "reviewed", "corrected", "rate"])
+    return 0
+
+
+def cmd_agent_feedback_export(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.bootstrap import build_services
+
+    services = build_services(settings)
+    with services.db.transaction() as session:
+        print(services.workspace.feedback.training_candidates(session), end="")
+    return 0
+
+
+def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.bootstrap import build_services
+    from frontdesk.entrypoints.web import create_app
+
+    app = create_app(build_services(settings))
+    app.run(host=settings.bind_host, port=settings.web_port, access_log=False, workers=1)
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.entrypoints.launcher import serve
+
+    return serve(settings, Path(args.model), shell=args.shell)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="frontdesk", description=__doc__)
+    domains = parser.add_subparsers(dest="domain", required=True)
+
+    def command(
+        group: argparse._SubParsersAction, name: str, handler: Callable[..., int], help_text: str,
+        listing: bool = False,
+    ) -> argparse.ArgumentParser:
+        sub = group.add_parser(name, help=help_text)
+        sub.set_defaults(handler=handler)
+        if listing:
+            sub.add_argument("--json", action="store_true", help="machine-readable output")
+            sub.add_argument("--limit", type=int, default=100)
+        return sub
+
+    db = domains.add_parser("db", help="database schema and demo data").add_subparsers(dest="cmd", required=True)
+    command(db, "upgrade", cmd_db_upgrade, "apply Alembic migrations")
+    command(db, "seed", cmd_db_seed, "load the synthetic demo customers")
+
+    accounts = domains.add_parser("accounts", help="customer accounts").add_subparsers(dest="cmd", required=True)
+    command(accounts, "list", cmd_accounts_list, "list accounts", listing=True)
+    token = command(accounts, "token", cmd_accounts_token, "sign a customer token (development, shared secret)")
+    token.add_argument("account_id")
+    token.add_argument("--ttl", type=int, default=15, help="minutes the token is valid")
+    token.add_argument("--json", action="store_true")
+
+    audit = domains.add_parser("audit", help="the audit trail").add_subparsers(dest="cmd", required=True)
+    audit_list = command(audit, "list", cmd_audit_list, "list automated decisions", listing=True)
+    audit_list.add_argument("--conversation")
+    audit_list.add_argument("--decision")
+
+    handoffs = domains.add_parser("handoffs", help="conversations handed to a person, and their tickets")
+    ho = handoffs.add_subparsers(dest="cmd", required=True)
+    ho_list = command(ho, "list", cmd_handoffs_list, "list handoffs", listing=True)
+    ho_list.add_argument("--all", action="store_true", help="include closed ones")
+
+    outbox = domains.add_parser("outbox", help="the e-mail outbox").add_subparsers(dest="cmd", required=True)
+    command(outbox, "list", cmd_outbox_list, "list e-mails", listing=True)
+    drain = command(outbox, "drain", cmd_outbox_drain, "send the e-mails that are due, once")
+    drain.add_argument("--json", action="store_true")
+
+    agent = domains.add_parser("agent", help="the agent workspace: tokens, and working handed-off tickets")
+    ag = agent.add_subparsers(dest="cmd", required=True)
+    tokens = ag.add_parser("token", help="agent API tokens").add_subparsers(dest="token_cmd", required=True)
+    create = command(tokens, "create", cmd_agent_token_create, "issue a token (shown once)")
+    create.add_argument("name")
+    create.add_argument("--role", action="append", choices=["agent", "supervisor", "analyst"],
+                        help="repeatable; default agent")
+    create.add_argument("--days", type=int, help="lifetime in days (default FRONTDESK_AGENT_TOKEN_DAYS, 90)")
+    create.add_argument("--json", action="store_true")
+    command(tokens, "list", cmd_agent_token_list, "list tokens (never the tokens themselves)", listing=True)
+    revoke = command(tokens, "revoke", cmd_agent_token_revoke, "revoke a token")
+    revoke.add_argument("token_id", type=int)
+    command(ag, "export-feedback", cmd_agent_feedback_export,
+            "agents' intent corrections as Rasa NLU YAML training candidates (review before training)")
+
+    def api_command(name: str, help_text: str, request: Callable[[argparse.Namespace], tuple],
+                    columns: list[str] | None = None) -> argparse.ArgumentParser:
+        sub = command(ag, name, cmd_agent_api, help_text)
+        sub.add_argument("--json", action="store_true")
+        sub.add_argument("--url", help="the web app's base URL (default FRONTDESK_PUBLIC_URL)")
+        sub.set_defaults(request=request, columns=columns)
+        return sub
+
+    api_command("queues", "queues with open, unclaimed and overdue counts", lambda a: ("GET", "/queues", None))
+    listing = api_command(
+        "list", "open handoffs, most urgent first",
+        lambda a: ("GET", "/handoffs" + (f"?queue={a.queue}" if a.queue else ""), None),
+        ["reference", "queue", "priority", "tier", "sla_minutes_left", "claimed_by", "subject"])
+    listing.add_argument("--queue")
+    for name, help_text, suffix in (
+        ("show", "a handoff with agent assist and live transcript", ""),
+        ("claim", "claim a handoff", "/claim"),
+        ("close", "close: the bot resumes", "/close"),
+    ):
+        sub = api_command(name, help_text, lambda a, s=suffix, n=name: (
+            "GET" if n == "show" else "POST", f"/handoffs/{a.reference}{s}", None))
+        sub.add_argument("reference")
+    for name, help_text, suffix in (("reply", "reply to the customer in their channel", "/reply"),
+                                    ("note", "add an internal note", "/notes")):
+        sub = api_command(name, help_text, lambda a, s=suffix: (
+            "POST", f"/handoffs/{a.reference}{s}", {"text": a.text}))
+        sub.add_argument("reference")
+        sub.add_argument("text")
+    feedback = api_command("feedback", "say whether the bot read the intent right", lambda a: (
+        "POST", f"/handoffs/{a.reference}/feedback",
+        {"intent_correct": a.correct_intent is None, "correct_intent": a.correct_intent}))
+    feedback.add_argument("reference")
+    feedback.add_argument("--correct-intent", help="the right intent, when the bot's was wrong")
+
+    kpi = domains.add_parser("kpi", help="KPI reports").add_subparsers(dest="cmd", required=True)
+    report = command(kpi, "report", cmd_kpi_report, "handoffs, CSAT, agent-corrected rate per intent")
+    report.add_argument("--json", action="store_true")
+
+    web = domains.add_parser("web", help="run the web app (reset page + outbox worker)")
+    web.set_defaults(handler=cmd_web)
+    serve = domains.add_parser("serve", help="run everything: action server, web app, Rasa server")
+    serve.add_argument("--shell", action="store_true", help="talk in the terminal instead of serving HTTP")
+    serve.add_argument("--model", default=str(PROJECT_ROOT / "models" / "frontdesk.tar.gz"))
+    serve.set_defaults(handler=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as problem:
+        print(f"configuration error: {problem}", file=sys.stderr)
+        return 2
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    try:
+        return int(args.handler(settings, args))
+    except (OperationalError, ProgrammingError) as problem:
+        # An operator gets the cause and the fix, not a stack trace.
+        print(f"database error: {problem.orig}\nIs the database reachable and migrated? "
+              "Run `frontdesk db upgrade`.", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

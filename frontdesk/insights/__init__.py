@@ -1,0 +1,1 @@
+"""What support leads measure: CSAT and the KPI report."""

@@ -1,0 +1,1 @@
+"""The transactional e-mail outbox and its SMTP sender."""

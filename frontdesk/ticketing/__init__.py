@@ -1,0 +1,1 @@
+"""The ticketing port and its two adapters: the embedded SQL backend and Zendesk."""

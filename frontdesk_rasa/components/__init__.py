@@ -1,0 +1,1 @@
+"""Rasa graph components (NLU pipeline steps), referenced by class path from ``config.yml``."""
