@@ -75,8 +75,8 @@ def load_demo_customers(session: Session, customers: Sequence[Customer] = DEMO_C
                 auth_method=auth.value,
                 status=status.value,
                 # No password until a reset sets one (the reset flow is how a demo user gets in): as
-                # safe as a random one nobody knows, without ~80 ms of scrypt per customer, which
-                # made seeding a test database take most of a second.
+                # safe as a random one nobody knows, without the 84 ms of scrypt per customer that
+                # made seeding a test database take most of a second (timed in accounts/passwords.py).
                 password_hash=None,
             )
         )

