@@ -211,6 +211,8 @@ class Settings:
     rasa_public_url: str = "http://localhost:5005"
     # The rasa-webchat bundle `make widget` fetches from the npm registry (never a CDN at run time).
     widget_bundle: Path = PROJECT_ROOT / "var" / "widget" / "webchat-1.0.1.js"
+    # The help-centre articles the knowledge base is built from (Markdown with front matter).
+    kb_dir: Path = PROJECT_ROOT / "kb"
     # The SaaS app's billing portal: invoice PDFs, payment method, plan (the bot links, never takes cards).
     billing_portal_url: str = "https://app.frontdesk.example/billing"
     # Threads each Rasa and action-server process gives numpy/BLAS and TensorFlow (0: the
@@ -361,6 +363,7 @@ class Settings:
             rasa_public_url=(env.get("FRONTDESK_RASA_PUBLIC_URL")
                              or f"http://localhost:{_int(env, 'RASA_PORT', cls.rasa_port, 1)}").rstrip("/"),
             widget_bundle=Path(env.get("FRONTDESK_WIDGET_BUNDLE") or cls.widget_bundle),
+            kb_dir=Path(env.get("FRONTDESK_KB_DIR") or cls.kb_dir),
             slack=SlackSettings(
                 bot_token=env.get("SLACK_BOT_TOKEN", ""),
                 signing_secret=env.get("SLACK_SIGNING_SECRET", ""),

@@ -266,6 +266,32 @@ def cmd_agent_feedback_export(settings: Settings, args: argparse.Namespace) -> i
     return 0
 
 
+def cmd_kb_list(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.knowledge.articles import ArticleError, load_articles
+
+    try:
+        articles = load_articles(settings.kb_dir)
+    except ArticleError as problem:
+        print(f"knowledge base error: {problem}", file=sys.stderr)
+        return 1
+    _print_rows([a.listing() for a in articles][: args.limit], args.json, ("id", "audience", "updated", "title"))
+    return 0
+
+
+def cmd_kb_check(settings: Settings, args: argparse.Namespace) -> int:
+    """Every article's front matter and short answer, checked: the first problem names its file
+    and field, and the exit status is 1."""
+    from frontdesk.knowledge.articles import ArticleError, load_articles
+
+    try:
+        articles = load_articles(settings.kb_dir)
+    except ArticleError as problem:
+        print(f"knowledge base error: {problem}", file=sys.stderr)
+        return 1
+    print(f"{len(articles)} articles in {settings.kb_dir}: every one valid")
+    return 0
+
+
 def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     from frontdesk.bootstrap import build_services
     from frontdesk.entrypoints.web import create_app
@@ -374,6 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     kpi = domains.add_parser("kpi", help="KPI reports").add_subparsers(dest="cmd", required=True)
     report = command(kpi, "report", cmd_kpi_report, "handoffs, CSAT, agent-corrected rate per intent")
     report.add_argument("--json", action="store_true")
+
+    kb = domains.add_parser("kb", help="the knowledge base: help-centre articles in kb/").add_subparsers(
+        dest="cmd", required=True)
+    command(kb, "list", cmd_kb_list, "the articles: id, audience, last update, title", listing=True)
+    command(kb, "check", cmd_kb_check, "check every article's front matter and short answer")
 
     web = domains.add_parser("web", help="run the web app (reset page + outbox worker)")
     web.set_defaults(handler=cmd_web)
