@@ -12,7 +12,6 @@ from rasa_sdk.types import DomainDict
 from actions.common import SafeAction
 from actions.csat import RESOLVED_FLOW_SLOT
 from actions.handing_off import hand_off
-from actions.offload import in_transaction
 from actions.session import VERIFIED_UNTIL_SLOT, proven_customer
 from actions.tracker_context import decision_context
 from frontdesk.accounts.identity import extract_email
@@ -70,7 +69,7 @@ class ActionBillingLookup(SafeAction):
             return [*rebound, SlotSet("pending_billing_intent", intent), *follow]
         services = get_services()
         context = decision_context(tracker, self.name())
-        answer = await in_transaction(services.db, lambda session: services.billing_desk.answer(
+        answer = await services.db.in_worker_thread(lambda session: services.billing_desk.answer(
             session, intent, question, customer_id, context))
         dispatcher.utter_message(text=answer.text)
         if not answer.resolved:
@@ -93,7 +92,7 @@ class ActionBillingHandoff(SafeAction):
         if customer_id:  # a verified customer cannot get a person to act on someone else's invoice
             services = get_services()
             text, context = (tracker.latest_message or {}).get("text") or "", decision_context(tracker, self.name())
-            refusal = await in_transaction(services.db, lambda session: services.billing_desk.refuse_foreign_invoice(
+            refusal = await services.db.in_worker_thread(lambda session: services.billing_desk.refuse_foreign_invoice(
                 session, text, customer_id, context))
             if refusal is not None:
                 dispatcher.utter_message(text=refusal.text)
@@ -116,7 +115,7 @@ class ValidateBillingVerificationForm(FormValidationAction):
             return {"billing_email": None}
         services = get_services()
         context = decision_context(tracker, self.name())
-        outcome = await in_transaction(services.db, lambda session: services.verification.request_code(
+        outcome = await services.db.in_worker_thread(lambda session: services.verification.request_code(
             session, email, context))
         if outcome is CodeRequest.RATE_LIMITED:
             dispatcher.utter_message(response="utter_otp_too_many_codes")
@@ -140,7 +139,7 @@ class ValidateBillingVerificationForm(FormValidationAction):
                 services.verification.request_code(session, tracker.get_slot("billing_email") or "", context)
             return checked
 
-        result = await in_transaction(services.db, check)
+        result = await services.db.in_worker_thread(check)
         if result.outcome is CodeCheck.VERIFIED:  # verified here: no token's expiry applies
             return {"otp_code": "verified", "customer_id": result.account_id, VERIFIED_UNTIL_SLOT: None}
         if result.outcome is CodeCheck.WRONG:

@@ -12,7 +12,6 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import SafeAction
 from actions.handoff import clarify
-from actions.offload import in_transaction
 from actions.tracker_context import decision_context
 from frontdesk.bootstrap import get_services
 from frontdesk.insights.csat import parse_rating
@@ -66,7 +65,7 @@ class ActionRecordCsat(SafeAction):
             # A number out of the blue is not a rating: treat it like any unclear message.
             return await clarify(dispatcher, tracker)
         services = get_services()
-        await in_transaction(services.db, lambda session: services.csat.record(
+        await services.db.in_worker_thread(lambda session: services.csat.record(
             session, tracker.sender_id, score, flow=flow))
         dispatcher.utter_message(response="utter_thanks_for_rating")
         return [SlotSet(ANSWERED_SLOT, True)]
@@ -90,7 +89,7 @@ class ActionWrapUp(SafeAction):
         if flow and not tracker.get_slot(SURVEY_SLOT) and not handed_off_or_asked:
             services = get_services()
             context = decision_context(tracker, self.name())
-            await in_transaction(services.db, lambda session: services.csat.ask_after_bot(session, context, str(flow)))
+            await services.db.in_worker_thread(lambda session: services.csat.ask_after_bot(session, context, str(flow)))
             dispatcher.utter_message(response="utter_ask_csat_after_bot")
             return [SlotSet(SURVEY_SLOT, flow)]
         # The classified intent: get_intent_of_latest_message() reads the ranking and skips nlu_fallback.

@@ -10,7 +10,6 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.offload import in_transaction
 from actions.session import proven_customer
 from actions.tracker_context import client_key, decision_context, model_id
 from frontdesk.bootstrap import get_services
@@ -102,12 +101,12 @@ async def hand_off(
     services = get_services()
     request = handoff_request(tracker, reason, message, customer_id)
     try:  # the ticket, its redaction (Presidio) and its audit record: on a worker thread
-        result: HandoffResult = await in_transaction(services.db, lambda session: services.handoff.hand_off(
+        result: HandoffResult = await services.db.in_worker_thread(lambda session: services.handoff.hand_off(
             session, request))
     except HandoffRateLimited as refused:
         context, limit = decision_context(tracker, "action_handoff"), refused.limit
         # The refusal's own record (the attempt rolled back).
-        await in_transaction(services.db, lambda session: services.audit.record(
+        await services.db.in_worker_thread(lambda session: services.audit.record(
             session, context, "handoff.rate_limited", reason=limit, handoff_reason=reason))
         dispatcher.utter_message(response="utter_handoff_busy")
         return rebound  # not paused: nobody is coming, the bot goes on

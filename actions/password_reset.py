@@ -12,7 +12,6 @@ from rasa_sdk.types import DomainDict
 from actions.common import SafeAction
 from actions.csat import RESOLVED_FLOW_SLOT
 from actions.handing_off import hand_off
-from actions.offload import in_transaction
 from actions.tracker_context import decision_context
 from frontdesk.accounts.identity import extract_email
 from frontdesk.bootstrap import get_services
@@ -67,7 +66,7 @@ class ActionRequestPasswordReset(SafeAction):
             return events
         services = get_services()
         context = decision_context(tracker, self.name())
-        decision = await in_transaction(services.db, lambda session: services.password_reset.request_password_reset(
+        decision = await services.db.in_worker_thread(lambda session: services.password_reset.request_password_reset(
             session, email, context))
         if decision.escalate_conversation:
             return [*events, *await hand_off(dispatcher, tracker, "reset_rate_limited", "utter_handoff_rate_limited")]

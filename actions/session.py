@@ -17,7 +17,6 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.offload import in_transaction
 from actions.tracker_context import decision_context
 from frontdesk.accounts.customer_token import ATTESTATION_KEY, Proof
 from frontdesk.bootstrap import get_services
@@ -50,7 +49,7 @@ class ActionSessionStart(Action):
             services = get_services()
             try:
                 context = decision_context(tracker, self.name())
-                proof = await in_transaction(services.db, lambda session: services.customer_binding.bind(
+                proof = await services.db.in_worker_thread(lambda session: services.customer_binding.bind(
                     session, attestation, context))
             except Exception:
                 # The conversation goes on anonymously: nothing the bot shows needs the binding.
@@ -75,6 +74,6 @@ async def proven_customer(tracker: Tracker, action: str) -> tuple[str | None, li
         return customer_id, []  # verified by a code in this conversation: nothing to re-check
     services = get_services()
     context = decision_context(tracker, action)
-    proof = await in_transaction(services.db, lambda session: services.customer_binding.recheck(
+    proof = await services.db.in_worker_thread(lambda session: services.customer_binding.recheck(
         session, current, attestation, context))
     return proof.customer_id, ([] if proof == current else binding_events(proof))

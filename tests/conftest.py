@@ -18,7 +18,7 @@ from frontdesk.core.db import Database, dispose_engines
 from frontdesk.entrypoints.cli import main as frontdesk_cli
 from frontdesk.settings import ResetPolicy, Settings, SmtpSettings
 from tests.stack import PRODUCTION_SECRETS, Stack, running_stack
-from tests.support import SmtpSink, create_postgres_database, drop_postgres_database, free_port
+from tests.support import Mailbox, create_postgres_database, drop_postgres_database
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,8 +41,8 @@ class FakeClock:
 
 
 @pytest.fixture
-def smtp_sink() -> Iterator[SmtpSink]:
-    with SmtpSink("127.0.0.1", free_port()).serving() as sink:
+def smtp_sink() -> Iterator[Mailbox]:
+    with Mailbox().serving() as sink:
         yield sink
 
 
@@ -106,7 +106,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(database_url: str, smtp_sink: SmtpSink) -> Settings:
+def settings(database_url: str, smtp_sink: Mailbox) -> Settings:
     return Settings(
         env="development",
         database_url=database_url,

@@ -34,7 +34,7 @@ from frontdesk.core.db import Database, dispose_engines
 from frontdesk.settings import CustomerTokenSettings
 from lab.stack import StackKeys, client_address, local_stack
 from tests.standins.slack import SlackStandIn
-from tests.support import SmtpSink
+from tests.support import Mailbox
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "frontdesk.tar.gz"
@@ -57,7 +57,7 @@ class Stack:
     rasa_url: str
     web_url: str
     database_url: str
-    smtp: SmtpSink
+    smtp: Mailbox
     process: subprocess.Popen[bytes]
     timings: dict[str, float]
     backend: str

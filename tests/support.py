@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from lab.stack import DeadlineExceeded, free_port, wait_until, wait_until_answering
-from lab.stack import Mailbox as SmtpSink
+from lab.stack import DeadlineExceeded, Mailbox, free_port, wait_until, wait_until_answering
 
-__all__ = ["LOOPBACK", "POSTGRES_ADMIN_URL", "DeadlineExceeded", "SmtpSink", "assert_nothing_within",
+__all__ = ["LOOPBACK", "POSTGRES_ADMIN_URL", "DeadlineExceeded", "Mailbox", "assert_nothing_within",
            "create_postgres_database", "drop_postgres_database", "free_port", "listening_addresses", "wait_until",
            "wait_until_answering"]
 

@@ -18,12 +18,13 @@ engine for Rasa's tracker store):
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, create_engine, make_url
@@ -31,6 +32,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from frontdesk.settings import speedups_enabled
+
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
@@ -110,3 +113,15 @@ class Database:
             raise
         finally:
             session.close()
+
+    async def in_worker_thread(self, work: Callable[[Session], T]) -> T:
+        """``work`` in one transaction on a worker thread, for async servers: a query (or a
+        Presidio pass, or scrypt) run on the event loop would stall every conversation. The
+        session, and the rows it loads, never leave that thread; what ``work`` raises is raised
+        here, the transaction rolled back."""
+
+        def unit() -> T:
+            with self.transaction() as session:
+                return work(session)
+
+        return await asyncio.to_thread(unit)

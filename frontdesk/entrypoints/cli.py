@@ -266,27 +266,27 @@ def cmd_agent_feedback_export(settings: Settings, args: argparse.Namespace) -> i
     return 0
 
 
-def cmd_kb_list(settings: Settings, args: argparse.Namespace) -> int:
+def _articles(settings: Settings) -> list[Any] | None:
+    """Every article, checked; None (the first problem printed, with its file and field) if one
+    is broken."""
     from frontdesk.knowledge.articles import ArticleError, load_articles
 
     try:
-        articles = load_articles(settings.kb_dir)
+        return load_articles(settings.kb_dir)
     except ArticleError as problem:
         print(f"knowledge base error: {problem}", file=sys.stderr)
+        return None
+
+
+def cmd_kb_list(settings: Settings, args: argparse.Namespace) -> int:
+    if (articles := _articles(settings)) is None:
         return 1
     _print_rows([a.listing() for a in articles][: args.limit], args.json, ("id", "audience", "updated", "title"))
     return 0
 
 
 def cmd_kb_check(settings: Settings, args: argparse.Namespace) -> int:
-    """Every article's front matter and short answer, checked: the first problem names its file
-    and field, and the exit status is 1."""
-    from frontdesk.knowledge.articles import ArticleError, load_articles
-
-    try:
-        articles = load_articles(settings.kb_dir)
-    except ArticleError as problem:
-        print(f"knowledge base error: {problem}", file=sys.stderr)
+    if (articles := _articles(settings)) is None:
         return 1
     print(f"{len(articles)} articles in {settings.kb_dir}: every one valid")
     return 0

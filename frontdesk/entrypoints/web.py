@@ -140,23 +140,10 @@ def create_app(services: Services, run_outbox_worker: bool = True) -> Sanic:
     async def agent_static(_request: Request, name: str) -> response.HTTPResponse:
         return _static_file(name, {"inbox.js", "inbox.css"}, _INBOX_HEADERS)
 
-    def check_database() -> None:
-        with services.db.transaction() as session:
-            session.execute(text("SELECT 1"))
-
-    def check_token(token: str) -> None:
-        with services.db.transaction() as session:
-            services.password_reset.check_token(session, token)
-
-    def complete_reset(token: str, password: str) -> None:
-        with services.db.transaction() as session:
-            services.password_reset.complete_password_reset(session, token, password)
-
-    # The database and scrypt block: they run in a worker thread, never on the event loop.
     @app.get("/healthz")
     async def health(_request: Request) -> response.HTTPResponse:
         try:
-            await asyncio.to_thread(check_database)
+            await services.db.in_worker_thread(lambda session: session.execute(text("SELECT 1")))
         except Exception:
             log.exception("health check: database unavailable")
             return response.json({"status": "unavailable"}, status=503)
@@ -166,7 +153,8 @@ def create_app(services: Services, run_outbox_worker: bool = True) -> Sanic:
     async def reset_form(request: Request) -> response.HTTPResponse:
         token = request.args.get("token", "")
         try:
-            await asyncio.to_thread(check_token, token)
+            await services.db.in_worker_thread(
+                lambda session: services.password_reset.check_token(session, token))
         except InvalidResetToken as invalid:
             return _page("Reset link problem", f"<p>{_TOKEN_PROBLEMS[invalid.problem]}</p>", status=400)
         return _page("Choose a new password", _form(token))
@@ -179,7 +167,8 @@ def create_app(services: Services, run_outbox_worker: bool = True) -> Sanic:
         if password != (form.get("confirm") or ""):
             return _page("Choose a new password", _form(token, "The two passwords don't match."), 400)
         try:
-            await asyncio.to_thread(complete_reset, token, password)
+            await services.db.in_worker_thread(
+                lambda session: services.password_reset.complete_password_reset(session, token, password))
         except InvalidResetToken as invalid:
             return _page("Reset link problem", f"<p>{_TOKEN_PROBLEMS[invalid.problem]}</p>", status=400)
         except PasswordPolicyError as weak:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,6 +138,3 @@ def load_articles(directory: Path) -> list[Article]:
         raise ArticleError(directory, "directory", "no articles (*.md)")
     return articles
 
-
-def by_id(articles: Iterable[Article]) -> dict[str, Article]:
-    return {article.id: article for article in articles}

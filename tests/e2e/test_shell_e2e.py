@@ -16,7 +16,7 @@ import pytest
 
 from lab.stack import frontdesk_command
 from tests.stack import BIN, MODEL, ROOT
-from tests.support import LOOPBACK, SmtpSink, free_port, listening_addresses
+from tests.support import LOOPBACK, Mailbox, free_port, listening_addresses
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -49,7 +49,7 @@ class Terminal:
 
 
 def test_the_shell_resets_a_password_through_the_secured_action_server(tmp_path: Path):
-    with SmtpSink("127.0.0.1", free_port()).serving() as sink:
+    with Mailbox().serving() as sink:
         env = {**os.environ, "FRONTDESK_ENV": "development",
                "FRONTDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'fd.db'}",
                "RASA_PORT": str(free_port()), "ACTION_SERVER_PORT": str(free_port()),
