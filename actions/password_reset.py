@@ -10,9 +10,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import SafeAction
-from actions.csat import RESOLVED_FLOW_SLOT
 from actions.handing_off import hand_off
-from actions.tracker_context import decision_context
+from actions.tracker_context import RESOLVED_FLOW_SLOT, decision_context
 from frontdesk.accounts.identity import extract_email
 from frontdesk.bootstrap import get_services
 

@@ -7,6 +7,11 @@ from rasa_sdk import Tracker
 from frontdesk.core.audit import DecisionContext
 from frontdesk.core.chat_sessions import CLIENT_KEY
 
+# Set by the actions that resolve a flow without a person: the reset e-mail queued, a billing
+# question answered, a help-centre answer that helped. Slots start empty in every session
+# (domain.yml, session_config); action_wrap_up then asks for a rating.
+RESOLVED_FLOW_SLOT = "bot_resolved_flow"
+
 
 def model_id(tracker: Tracker) -> str | None:
     # Rasa stamps every event with the id of the model that produced it (no rasa-sdk helper reads metadata).

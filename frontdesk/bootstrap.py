@@ -29,6 +29,10 @@ from frontdesk.insights.csat import CsatSurvey
 from frontdesk.mail.outbox import EmailOutbox, SmtpMailer
 from frontdesk.password_reset.service import PasswordResetEmails, PasswordResetService
 from frontdesk.settings import Settings
+from frontdesk.status.incidents import IncidentService, StatusDesk
+from frontdesk.status.port import StatusSource
+from frontdesk.status.sql import IncidentTableSource
+from frontdesk.status.tickets import TicketStatusDesk
 from frontdesk.ticketing.port import TicketingBackend
 from frontdesk.ticketing.sql import SqlTicketing
 
@@ -50,6 +54,8 @@ class Services:
     csat: CsatSurvey
     verification: EmailVerification
     billing_desk: BillingDesk
+    status: StatusDesk
+    ticket_status: TicketStatusDesk
 
 
 def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -> Services:
@@ -97,6 +103,8 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -
         csat=CsatSurvey(audit, clock=clock),
         verification=verification,
         billing_desk=BillingDesk(SqlBilling(), audit, settings.billing_portal_url, clock=clock),
+        status=StatusDesk(status_source(settings, db, clock), IncidentService(audit, clock=clock)),
+        ticket_status=TicketStatusDesk(ticketing, handoff.policy, clock=clock),
     )
 
 
@@ -108,6 +116,16 @@ def ticketing_backend(settings: Settings, db: Database) -> TicketingBackend:
         return ZendeskTicketing(zendesk.base_url, zendesk.email, zendesk.api_token,
                                 custom_fields=zendesk.custom_fields, group_ids=zendesk.group_ids)
     return SqlTicketing(db)
+
+
+def status_source(settings: Settings, db: Database, clock: Callable[[], datetime] = utcnow) -> StatusSource:
+    if settings.status.source == "statuspage":
+        from frontdesk.status.statuspage import StatuspageSource
+
+        status = settings.status
+        return StatuspageSource(status.statuspage_url, status.statuspage_timeout_seconds,
+                                status.statuspage_cache_seconds, clock=clock)
+    return IncidentTableSource(db, clock=clock)
 
 
 @functools.lru_cache(maxsize=1)

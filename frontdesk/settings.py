@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -168,6 +169,38 @@ class ClientAddressSettings:
     trusted_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
 
+STATUS_SOURCES = ("incidents", "statuspage")
+
+
+@dataclass(frozen=True)
+class StatusSettings:
+    """Where the service status customers are told about comes from (docs/status.md): the
+    ``incidents`` table operators keep with ``frontdesk status incident …``, or a Statuspage feed."""
+
+    source: str = "incidents"
+    statuspage_url: str = ""  # the feed's summary.json, e.g. https://status.example.com/api/v2/summary.json
+    # A customer waits for the answer, so the feed gets little time; what it said last is cached.
+    statuspage_timeout_seconds: int = 2
+    statuspage_cache_seconds: int = 60
+
+
+def status_problems(status: StatusSettings, development: bool) -> list[str]:
+    """Why these status settings cannot work, one line a variable; empty when they can."""
+    if status.source not in STATUS_SOURCES:
+        return [f"FRONTDESK_STATUS_SOURCE must be incidents or statuspage, got {status.source!r}"]
+    if status.source != "statuspage":
+        return []
+    if not status.statuspage_url:
+        return ["FRONTDESK_STATUS_SOURCE=statuspage needs FRONTDESK_STATUSPAGE_URL (the feed's summary.json)"]
+    parts = urlsplit(status.statuspage_url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return [f"FRONTDESK_STATUSPAGE_URL must be an https:// URL, got {status.statuspage_url!r}"]
+    # Plain HTTP lets anyone on the path tell customers the service is fine (or down).
+    if parts.scheme == "http" and not (development or _loopback(parts.hostname)):
+        return ["FRONTDESK_STATUSPAGE_URL must use https:// (plain http only in development or on loopback)"]
+    return []
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "production"
@@ -213,15 +246,22 @@ class Settings:
     widget_bundle: Path = PROJECT_ROOT / "var" / "widget" / "webchat-1.0.1.js"
     # The help-centre articles the knowledge base is built from (Markdown with front matter).
     kb_dir: Path = PROJECT_ROOT / "kb"
+    # Whether the bot answers from the knowledge base (off: the fallback clarifies as before; the
+    # closed beta measures deflection both ways). Agent assist cites articles either way.
+    knowledge_answers: bool = True
     # The SaaS app's billing portal: invoice PDFs, payment method, plan (the bot links, never takes cards).
     billing_portal_url: str = "https://app.frontdesk.example/billing"
     # Threads each Rasa and action-server process gives numpy/BLAS and TensorFlow (0: the
     # libraries' own default, a thread per core each). docs/benchmarks.md, "Speed benchmark", has why 1.
     math_threads: int = 1
+    status: StatusSettings = field(default_factory=StatusSettings)
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
             raise SettingsError(f"FRONTDESK_ENV must be development or production, got {self.env!r}")
+        problems = status_problems(self.status, self.is_development)
+        if problems:
+            raise SettingsError("; ".join(problems))
         if self.is_production:
             problems = production_problems(self)
             if problems:
@@ -364,12 +404,21 @@ class Settings:
                              or f"http://localhost:{_int(env, 'RASA_PORT', cls.rasa_port, 1)}").rstrip("/"),
             widget_bundle=Path(env.get("FRONTDESK_WIDGET_BUNDLE") or cls.widget_bundle),
             kb_dir=Path(env.get("FRONTDESK_KB_DIR") or cls.kb_dir),
+            knowledge_answers=_bool(env, "FRONTDESK_KNOWLEDGE_ANSWERS", cls.knowledge_answers),
             slack=SlackSettings(
                 bot_token=env.get("SLACK_BOT_TOKEN", ""),
                 signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
                 api_url=env.get("SLACK_API_URL") or SlackSettings.api_url,
             ),
             ticket_status_poll_seconds=_int(env, "TICKET_STATUS_POLL_SECONDS", cls.ticket_status_poll_seconds, 1),
+            status=StatusSettings(
+                source=(env.get("FRONTDESK_STATUS_SOURCE") or StatusSettings.source).strip(),
+                statuspage_url=env.get("FRONTDESK_STATUSPAGE_URL", "").strip(),
+                statuspage_timeout_seconds=_int(env, "FRONTDESK_STATUSPAGE_TIMEOUT_SECONDS",
+                                                StatusSettings.statuspage_timeout_seconds, 1),
+                statuspage_cache_seconds=_int(env, "FRONTDESK_STATUSPAGE_CACHE_SECONDS",
+                                              StatusSettings.statuspage_cache_seconds, 0),
+            ),
         )
 
 

@@ -140,7 +140,7 @@ _ASKS_CODE = re.compile(r"sent a 6-digit code|type the 6-digit code|code doesn't
                         r"use the latest one", re.I)
 _STOPPED = re.compile(r"I've stopped", re.I)
 _HANDED_OFF = re.compile(r"your reference is (HO-[\w-]+)", re.I)
-_NOT_UNDERSTOOD = re.compile(r"not sure I understood|not something I can help|say it another way", re.I)
+_NOT_UNDERSTOOD = re.compile(r"not sure I understood|I don't know the answer|say it another way", re.I)
 _ASKS_RATING = re.compile(r"how would you rate", re.I)
 _CODE_IN_MAIL = re.compile(r"code is (\d{6})")
 

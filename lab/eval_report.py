@@ -11,6 +11,8 @@
   --cross-validation``); not verified yet, see docs/evaluation.md.
 - Dialogue: ``rasa test core`` on the test stories, with failed stories listed.
 - Billing triage and the month replay.
+- The knowledge base (``knowledge_evaluation``): right article, unanswerable questions answered
+  and reset or billing messages taken from their flows, on the development and blind sets.
 
 Everything is written under ``reports/`` as Markdown and JSON, and a one-screen summary is printed.
 """
@@ -31,7 +33,7 @@ from rasa.core.agent import Agent
 from rasa.shared.nlu.training_data.loading import load_data
 
 from frontdesk.handoff.policy import HandoffPolicy
-from lab import first_turn_evaluation
+from lab import first_turn_evaluation, knowledge_evaluation
 from lab.evaluation import (
     ANSWERS_ONLY,
     FALLBACK,
@@ -160,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     replay = replay_month(cases, policy.triage, policy)
     write_triage_report(reports, triage, threshold_sweep(cases, policy.triage), replay, policy.triage)
     first_turn = first_turn_evaluation.evaluate(agent, ROOT, reports, first_turn_evaluation.person_intents(policy))
+    knowledge = knowledge_evaluation.evaluate(agent, knowledge_evaluation.retriever_setting(ROOT / "config.yml"))
+    knowledge_evaluation.write(knowledge, reports)
     core = dialogue_tests(Path(args.model), reports / "core")
     cv = cross_validation(args.folds, reports / "cross_validation")
 
@@ -171,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         "billing_replay": replay,
         "first_message": {name: {k: v for k, v in r.items() if k not in ("per_intent", "misses")}
                           for name, r in first_turn.items()},
+        "knowledge": {k: knowledge[k] for k in ("threshold", "min_coverage", "chosen_on_dev", "dev", "blind",
+                                                "steal")},
     }
     (reports / "eval.json").write_text(json.dumps(summary, indent=2))
     lines = _summary_lines(summary, threshold, ambiguity)
@@ -204,6 +210,14 @@ def _summary_lines(s: dict[str, Any], threshold: float, ambiguity: float) -> lis
                      "one click " + f"{r['served_within_one_click']:.1%}" + (
                          f", out of scope kept out {r['out_of_scope_kept_out']:.1%}" if r["out_of_scope_kept_out"]
                          is not None else "") + " (reports/first_turn.md, reports/confidence.md)")
+    k = s["knowledge"]
+    for name in ("dev", "blind"):
+        lines.append(f"Knowledge base, {name} set ({k[name]['questions']} questions, threshold {k['threshold']}, "
+                     f"coverage {k['min_coverage']}): "
+                     f"right article {k[name]['right_article']:.1%} of the answerable, unanswerable answered "
+                     f"{k[name]['unanswerable_answered']:.1%} (reports/knowledge.md)")
+    lines.append(f"Knowledge base steals: {k['steal']['stolen']} of {k['steal']['messages']} password-reset and "
+                 "billing messages")
     if cv:
         lines.append(f"Cross-validation ({cv['folds']} folds, training data): accuracy {cv['accuracy']:.1%}, "
                      f"macro-F1 {cv['macro_f1']:.3f}")

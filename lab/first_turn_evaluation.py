@@ -53,7 +53,8 @@ FIRST_MESSAGE_INTENTS = (
     "request_password_reset", "report_lost_2fa", "ask_latest_invoice", "ask_charge_explanation",
     "ask_payment_history", "ask_plan_details", "ask_payment_failed", "request_invoice_change",
     "request_plan_change", "ask_pricing", "ask_tax_question", "request_refund", "report_dispute",
-    "privacy_request", "report_security_incident", "legal_request", "request_human", "greet",
+    "privacy_request", "report_security_incident", "legal_request", "request_human", "ask_ticket_status",
+    "ask_service_status", "greet",
     "goodbye", "thank", "bot_challenge", "ask_capabilities",
 )
 # The small talk a conversation opens with (not the answers yes / no / stop).

@@ -34,6 +34,7 @@ from frontdesk.core.db import Database, dispose_engines
 from frontdesk.settings import CustomerTokenSettings
 from lab.stack import StackKeys, client_address, local_stack
 from tests.standins.slack import SlackStandIn
+from tests.standins.statuspage import StatuspageStandIn
 from tests.support import Mailbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +65,7 @@ class Stack:
     slack: SlackStandIn
     env: dict[str, str]  # what the stack was started with, beyond the inherited environment
     sessions: dict[str, str] = field(default_factory=dict)  # conversation name -> session token
+    statuspage: StatuspageStandIn | None = None  # the status feed, when the stack reads one
 
     @property
     def production(self) -> bool:
@@ -120,6 +122,15 @@ class Stack:
 
     def texts(self, name: str, message: str, metadata: dict | None = None) -> list[str]:
         return [m.get("text", "") for m in self.say(name, message, metadata)]
+
+
+def status_source_env(extra_env: dict[str, str], statuspage: StatuspageStandIn) -> dict[str, str]:
+    """The status settings of a stack: the feed for production (re-read every second, so a test
+    sees a change at once), the incidents table otherwise."""
+    if extra_env.get("FRONTDESK_ENV") != "production":
+        return {}
+    return {"FRONTDESK_STATUS_SOURCE": "statuspage", "FRONTDESK_STATUSPAGE_URL": statuspage.url,
+            "FRONTDESK_STATUSPAGE_CACHE_SECONDS": "1", "FRONTDESK_STATUSPAGE_TIMEOUT_SECONDS": "1"}
 
 
 def customer_token_settings() -> CustomerTokenSettings:
@@ -192,14 +203,17 @@ def running_stack(name: str, workdir: Path, extra_env: dict[str, str] | None = N
     extra_env = {"FRONTDESK_ENV": "development", "FRONTDESK_DEMO_SIGN_IN": "1", **(extra_env or {})}
     if extra_env["FRONTDESK_ENV"] == "production":
         extra_env.pop("FRONTDESK_DEMO_SIGN_IN")
-    with SlackStandIn() as slack, local_stack(
+    # Production reads the service status from a Statuspage feed (the stand-in), development from
+    # the incidents table: each source is exercised end to end by one of the two stacks.
+    with SlackStandIn() as slack, StatuspageStandIn() as statuspage, local_stack(
             workdir, MODEL, {"SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
-                             "SLACK_API_URL": slack.api_url, **extra_env},
+                             "SLACK_API_URL": slack.api_url, **status_source_env(extra_env, statuspage), **extra_env},
             keys=KEYS, outbox_poll_seconds=1, dev_mailbox=None, web_host="localhost") as local:
         try:
             stack = Stack(local.rasa_url, local.web_url, local.database_url, local.mailbox, local.process,
                           {"startup_seconds": local.startup_seconds}, name, slack,
-                          {k: v for k, v in local.env.items() if os.environ.get(k) != v})
+                          {k: v for k, v in local.env.items() if os.environ.get(k) != v},
+                          statuspage=statuspage if extra_env["FRONTDESK_ENV"] == "production" else None)
             yield stack
             # Ctrl-C stops every process, cleanly (what `frontdesk serve` left behind is only
             # stopped after these checks, by local_stack).

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from frontdesk.settings import PROJECT_ROOT, Settings, SettingsError
+from frontdesk.status.port import IMPACTS, INCIDENT_STATUSES
 
 
 def _print_rows(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str]) -> None:
@@ -292,6 +293,75 @@ def cmd_kb_check(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+_INCIDENT_COLUMNS = ["id", "status", "impact", "component", "title", "started_at", "updated_at", "tag"]
+
+
+def _print_incident(incident: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(incident.as_dict(), indent=2, default=str))
+    else:
+        print(f"incident {incident.id} ({incident.tag}): {incident.status}, {incident.impact} impact on "
+              f"{', '.join(incident.components)}: {incident.title}")
+
+
+def _incident_change(settings: Settings, args: argparse.Namespace, change: Callable[..., Any]) -> int:
+    from frontdesk.bootstrap import build_services
+    from frontdesk.status.incidents import IncidentError
+
+    services = build_services(settings)
+    try:
+        with services.db.transaction() as session:
+            incident = change(services.status.incidents, session)
+    except IncidentError as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    _print_incident(incident, args.json)
+    return 0
+
+
+def cmd_status_incident_open(settings: Settings, args: argparse.Namespace) -> int:
+    return _incident_change(settings, args, lambda incidents, session: incidents.open(
+        session, args.title, args.component, args.impact, args.message))
+
+
+def cmd_status_incident_update(settings: Settings, args: argparse.Namespace) -> int:
+    return _incident_change(settings, args, lambda incidents, session: incidents.update(
+        session, args.incident_id, args.status, args.message, impact=args.impact))
+
+
+def cmd_status_incident_resolve(settings: Settings, args: argparse.Namespace) -> int:
+    return _incident_change(settings, args, lambda incidents, session: incidents.resolve(
+        session, args.incident_id, args.message))
+
+
+def cmd_status_incident_list(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.bootstrap import build_services
+
+    services = build_services(settings)
+    with services.db.transaction() as session:
+        incidents = services.status.incidents.list(session, open_only=not args.all, limit=args.limit)
+    rows = [{**incident.as_dict(), "component": ", ".join(incident.components)} for incident in incidents]
+    _print_rows(rows, args.json, _INCIDENT_COLUMNS)
+    return 0
+
+
+def cmd_status_show(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.bootstrap import build_services
+
+    status = build_services(settings).status.current()
+    if args.json:
+        print(json.dumps(status.as_dict(), indent=2, default=str))
+        return 0
+    as_of = status.as_of.strftime("%Y-%m-%d %H:%M UTC") if status.as_of else "never read"
+    print(f"{status.description} (indicator {status.indicator}; source {status.source}; as of {as_of}"
+          + ("; STALE: the source could not be read" if status.stale else "") + ")")
+    for component in status.affected:
+        print(f"  {component.name}: {component.status.replace('_', ' ')}")
+    _print_rows([incident.as_dict() for incident in status.incidents], False,
+                ["id", "status", "impact", "title", "updated_at", "tag"])
+    return 0
+
+
 def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     from frontdesk.bootstrap import build_services
     from frontdesk.entrypoints.web import create_app
@@ -405,6 +475,31 @@ def build_parser() -> argparse.ArgumentParser:
         dest="cmd", required=True)
     command(kb, "list", cmd_kb_list, "the articles: id, audience, last update, title", listing=True)
     command(kb, "check", cmd_kb_check, "check every article's front matter and short answer")
+
+    status = domains.add_parser("status", help="service status and incidents (docs/status.md)").add_subparsers(
+        dest="cmd", required=True)
+    show = command(status, "show", cmd_status_show, "the service status customers are told, from the configured source")
+    show.add_argument("--json", action="store_true")
+    incident = status.add_parser("incident", help="incidents operators declare").add_subparsers(
+        dest="incident_cmd", required=True)
+    opened = command(incident, "open", cmd_status_incident_open, "declare an incident (status investigating)")
+    opened.add_argument("--title", required=True)
+    opened.add_argument("--component", required=True, help="the affected component, e.g. API or Billing")
+    opened.add_argument("--impact", required=True, choices=IMPACTS)
+    opened.add_argument("--message", required=True, help="what customers are told")
+    opened.add_argument("--json", action="store_true")
+    update = command(incident, "update", cmd_status_incident_update, "post an update on an open incident")
+    update.add_argument("incident_id", type=int)
+    update.add_argument("--status", required=True, choices=INCIDENT_STATUSES)
+    update.add_argument("--message", required=True, help="what customers are told")
+    update.add_argument("--impact", choices=IMPACTS, help="change the impact")
+    update.add_argument("--json", action="store_true")
+    resolve = command(incident, "resolve", cmd_status_incident_resolve, "resolve an incident")
+    resolve.add_argument("incident_id", type=int)
+    resolve.add_argument("--message", required=True, help="what customers are told")
+    resolve.add_argument("--json", action="store_true")
+    incident_list = command(incident, "list", cmd_status_incident_list, "list incidents, newest first", listing=True)
+    incident_list.add_argument("--all", action="store_true", help="include resolved ones")
 
     web = domains.add_parser("web", help="run the web app (reset page + outbox worker)")
     web.set_defaults(handler=cmd_web)

@@ -29,6 +29,9 @@ def rasa_environment(settings: Settings, inherited: Mapping[str, str] | None = N
         "SLACK_BOT_TOKEN": settings.slack.bot_token,
         "SLACK_SIGNING_SECRET": settings.slack.signing_secret,
         "SLACK_API_URL": settings.slack.api_url,
+        # Rasa's telemetry and crash reports (Segment, Sentry) would send usage and exception
+        # data off the machine: nothing leaves our servers unless an operator says so.
+        "RASA_TELEMETRY_ENABLED": (inherited or {}).get("RASA_TELEMETRY_ENABLED", "false"),
     }
     if settings.math_threads:
         # Requests run concurrently on the event loop, not inside a matrix product: a message's

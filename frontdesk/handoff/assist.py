@@ -28,6 +28,8 @@ INTENT_DESCRIPTIONS = {
     "request_plan_change": "wants to change or cancel their plan",
     "ask_tax_question": "has a tax / VAT question",
     "ask_pricing": "has a pricing question",
+    "ask_ticket_status": "asks where a request they already made stands",
+    "ask_service_status": "asks whether the service is down or slow",
 }
 
 REASON_DESCRIPTIONS = {
@@ -92,6 +94,8 @@ class ConversationFacts:
     entities: list[str] = field(default_factory=list)  # "type" or "type=value" (redacted)
     bot_tried: list[str] = field(default_factory=list)
     triage: str | None = None  # "invoice (0.91; runner-up tax 0.04)"
+    article_shown: str | None = None  # the last help-centre answer the bot gave, and its question
+    articles: list[str] = field(default_factory=list)  # "title: url", the best matches first
 
 
 def summarise(facts: ConversationFacts) -> str:
@@ -111,6 +115,10 @@ def summarise(facts: ConversationFacts) -> str:
     if facts.entities:
         lines.append("Entities: " + ", ".join(facts.entities) + ".")
     lines.append("Bot tried: " + (", ".join(facts.bot_tried) if facts.bot_tried else "nothing yet") + ".")
+    if facts.article_shown:
+        lines.append(f"Help-centre answer the bot gave: {facts.article_shown}.")
+    if facts.articles:
+        lines.append("Articles that match: " + "; ".join(facts.articles) + ".")
     return "\n".join(lines)
 
 
@@ -120,4 +128,6 @@ def suggest_reply(facts: ConversationFacts) -> str:
         ask = "Could you tell me in a sentence or two what you need help with?" if facts.reason == (
             "low_nlu_confidence") else "Let me look into this for you."
         text = _GENERIC.format(ask=ask)
+    if facts.articles:  # from the help centre's index, best first: the agent picks what fits
+        text += "\n\nThese help-centre articles may help:\n" + "\n".join(f"- {a}" for a in facts.articles)
     return text + _SIGNATURE.format(agent="{agent name}")

@@ -32,9 +32,13 @@ TOPIC_TITLES: dict[str, str] = {
     "privacy_request": "My personal data or deleting my account",
     "report_security_incident": "My account may be compromised",
     "legal_request": "A legal matter",
+    "ask_ticket_status": "A request I already made",
+    "ask_service_status": "Is something down?",
     "ask_capabilities": "What can you do?",
 }
 PERSON_TITLE = "Talk to a person"
+# The button that offers a person wherever the bot offers one.
+PERSON_BUTTON = {"title": PERSON_TITLE, "payload": f"/{TALK_TO_A_PERSON}"}
 TOPICS_OFFERED = 3
 # Offered when nothing in the ranking is a topic (an out-of-scope reading): the commonest request.
 DEFAULT_TOPIC = "request_password_reset"

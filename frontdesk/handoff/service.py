@@ -36,6 +36,7 @@ from frontdesk.core.schema import Base, utcnow
 from frontdesk.handoff.assist import ConversationFacts, suggest_reply, summarise
 from frontdesk.handoff.escalation import FollowUp
 from frontdesk.handoff.policy import HandoffPolicy
+from frontdesk.knowledge.answering import Citation, ShownArticle
 from frontdesk.mail.outbox import LEASE, DeliveryColumns, claimed_due_rows, describe_failure, record_failure
 from frontdesk.ticketing.port import TicketDraft, TicketingBackend, TicketingRejected, TicketingUnavailable, TicketRef
 
@@ -120,6 +121,12 @@ class HandoffRequest:
     intent_override: dict[str, Any] | None = None
     # The pseudonym of the client's address (DecisionContext.client): handoffs are limited by it.
     client: str | None = None
+    # The help-centre article the bot answered with and the customer message it answered, when
+    # the customer then wanted a person; and the articles that match the conversation best.
+    article_shown: ShownArticle | None = None
+    citations: list[Citation] = field(default_factory=list)
+    # Extra ticket labels, such as the open incident the conversation is about ("incident-42").
+    labels: tuple[str, ...] = ()
 
     @property
     def idempotency_key(self) -> str:
@@ -357,6 +364,9 @@ class HandoffService:
             entities=[f"{kind}={redact(value)}" for kind, value in request.entities],
             bot_tried=request.bot_tried,
             triage=triage.description if triage else None,
+            article_shown=(f'"{request.article_shown.title}" ({request.article_shown.url}), for "'
+                           f'{redact(request.article_shown.question)}"') if request.article_shown else None,
+            articles=[f"{c.title}: {c.url}" for c in request.citations],
         )
         labels = tuple(
             label for label in (
@@ -365,6 +375,7 @@ class HandoffService:
                 f"channel:{request.channel}", f"reason:{request.reason}",
                 f"category:{category}" if category else None,
                 *(triage.labels if triage else ()),
+                *request.labels,
             ) if label
         )
         subject_topic = category or (request.intent or "conversation").replace("_", " ")

@@ -8,6 +8,8 @@ url: https://help.frontdesk.example/articles/export-your-data
 tags: [data, export]
 updated: 2026-11-12
 audience: everyone              # everyone, admins, billing-owners or developers
+asked_as:                       # optional: how customers ask what it answers, in their words
+  - "can I get all our records out as a spreadsheet?"
 ---
 The short answer: one paragraph the bot sends, with the link.
 
@@ -29,7 +31,9 @@ from typing import Any
 import yaml
 
 AUDIENCES = frozenset({"everyone", "admins", "billing-owners", "developers"})
-FIELDS = ("id", "title", "url", "tags", "updated", "audience")
+FIELDS = ("id", "title", "url", "tags", "updated", "audience", "asked_as")
+# A question a customer asks in one chat message, not a paragraph.
+MAX_ASKED_AS_CHARS = 200
 # The bot sends the short answer in a chat bubble, then the link: a few sentences, not a page.
 MAX_SHORT_ANSWER_CHARS = 320
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -66,6 +70,7 @@ class Article:
     audience: str
     short_answer: str
     body: str
+    asked_as: tuple[str, ...] = ()
 
     def listing(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "url": self.url, "tags": list(self.tags),
@@ -119,6 +124,10 @@ def parse_article(path: Path, text: str) -> Article:
     audience = _text_field(path, fields, "audience")
     if audience not in AUDIENCES:
         raise ArticleError(path, "audience", f"one of {', '.join(sorted(AUDIENCES))}")
+    asked_as = fields.get("asked_as", [])
+    if not isinstance(asked_as, list) or not all(
+            isinstance(q, str) and q.strip() and len(q) <= MAX_ASKED_AS_CHARS for q in asked_as):
+        raise ArticleError(path, "asked_as", f"a list of questions, each at most {MAX_ASKED_AS_CHARS} characters")
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", rest.strip()) if p.strip()]
     if not paragraphs or paragraphs[0].startswith("#"):
         raise ArticleError(path, "short answer", "the first paragraph after the front matter, before any heading")
@@ -126,7 +135,7 @@ def parse_article(path: Path, text: str) -> Article:
     if len(short_answer) > MAX_SHORT_ANSWER_CHARS:
         raise ArticleError(path, "short answer", f"{len(short_answer)} characters; at most {MAX_SHORT_ANSWER_CHARS}")
     return Article(article_id, title, url, tuple(tags), updated, audience, short_answer,
-                   "\n\n".join(paragraphs[1:]))
+                   "\n\n".join(paragraphs[1:]), tuple(" ".join(q.split()) for q in asked_as))
 
 
 def load_articles(directory: Path) -> list[Article]:

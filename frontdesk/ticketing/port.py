@@ -11,6 +11,7 @@ applied, but whose answer was lost, finds it instead of adding it twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -62,6 +63,14 @@ class TicketRef:
     reference: str  # what the customer and agents call it, e.g. "FD-1042" or "#4711"
 
 
+@dataclass(frozen=True)
+class TicketSnapshot:
+    """A ticket's live state as its backend reports it (what a customer asking about it needs)."""
+
+    status: str  # the backend's own word, as ``ticket_status`` returns it
+    updated_at: datetime | None  # naive UTC; None when the backend does not say
+
+
 # Backends word these two exceptions' messages without ticket contents: the outbox stores them
 # as ``last_error`` and logs them.
 class TicketingUnavailable(Exception):
@@ -91,3 +100,6 @@ class TicketingBackend(Protocol):
 
     def ticket_status(self, external_id: str) -> str:
         """The ticket's status in the backend's words; ``solved``/``closed`` mean finished."""
+
+    def ticket_snapshot(self, external_id: str) -> TicketSnapshot:
+        """The ticket's status (as ``ticket_status``) and when it last changed."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, Text, select
+from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, Text, func, select
 from sqlalchemy.exc import IntegrityError
 
 from frontdesk.core.db import Database
 from frontdesk.core.schema import Base, utcnow
-from frontdesk.ticketing.port import TicketDraft, TicketRef, keyed_body
+from frontdesk.ticketing.port import TicketDraft, TicketRef, TicketSnapshot, keyed_body
 
 
 class TicketRow(Base):
@@ -97,6 +97,14 @@ class SqlTicketing:
                 row.status = "solved"
 
     def ticket_status(self, external_id: str) -> str:
+        return self.ticket_snapshot(external_id).status
+
+    def ticket_snapshot(self, external_id: str) -> TicketSnapshot:
+        """The row has no update time of its own: its newest comment is the last change we know of."""
         with self.db.transaction() as session:
             row = session.get(TicketRow, int(external_id))
-            return row.status if row is not None else "missing"
+            if row is None:
+                return TicketSnapshot("missing", None)
+            last_comment = session.execute(select(func.max(TicketCommentRow.created_at)).where(
+                TicketCommentRow.ticket_id == row.id)).scalar()
+            return TicketSnapshot(row.status, max(filter(None, (row.created_at, last_comment))))

@@ -38,6 +38,7 @@ from frontdesk.ticketing.port import (
     TicketingRejected,
     TicketingUnavailable,
     TicketRef,
+    TicketSnapshot,
     has_key,
     keyed_body,
 )
@@ -127,6 +128,19 @@ def _retry_after(response: httpx.Response) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+
+
+def _timestamp(value: object) -> datetime | None:
+    """Zendesk's ISO 8601 time (``2026-11-27T09:00:00Z``) as naive UTC; None if absent or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    return when
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -236,13 +250,17 @@ class ZendeskTicketing:
 
     def ticket_status(self, external_id: str) -> str:
         """The ticket's Zendesk status (new, open, pending, hold, solved, closed)."""
+        return self.ticket_snapshot(external_id).status
+
+    def ticket_snapshot(self, external_id: str) -> TicketSnapshot:
+        """The ticket's Zendesk status and ``updated_at`` (Show Ticket)."""
         ticket_id = self._checked_id(TicketRef(self.name, external_id, f"#{external_id}"))
         data = self._request("GET", f"/api/v2/tickets/{ticket_id}.json", "get ticket")
         ticket = data.get("ticket")
         status = ticket.get("status") if isinstance(ticket, dict) else None
         if not isinstance(status, str):
             raise TicketingUnavailable("Zendesk get ticket: response has no ticket status")
-        return status
+        return TicketSnapshot(status, _timestamp(ticket.get("updated_at")))
 
     # -- helpers --------------------------------------------------------------------------------
 

@@ -85,23 +85,28 @@ async def test_a_customer_chats_in_the_widget_resets_a_password_and_gets_an_agen
             await browser.close()
 
 
+async def open_signed_in_widget(page: Page, stack: Stack, account_id: str) -> None:
+    """The widget page as the support site shows it to a signed-in customer. In development the
+    demo sign-in plays the site; in production the site renders the page with its signed token,
+    which the init script does."""
+    if stack.production:
+        token = json.dumps(stack.customer_token(account_id))
+        await page.add_init_script(f"""document.addEventListener("DOMContentLoaded", () => {{
+            const config = document.getElementById("frontdesk-widget-config");
+            config.textContent = JSON.stringify({{...JSON.parse(config.textContent), customerToken: {token}}});
+        }});""")
+        await page.goto(f"{stack.web_url}/widget")
+    else:
+        await page.goto(f"{stack.web_url}/widget?demo_customer={account_id}")
+        await expect(page.locator(".who")).to_contain_text(f"Signed in (demo) as {account_id}")
+
+
 async def test_a_signed_in_customer_is_recognised_by_the_widget(stack: Stack):
-    """In development the demo sign-in plays the support site; in production the site itself
-    renders the page with its signed token, which the init script below does."""
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM)
         page = await browser.new_page()
         try:
-            if stack.production:
-                token = json.dumps(stack.customer_token("AC-100002"))
-                await page.add_init_script(f"""document.addEventListener("DOMContentLoaded", () => {{
-                    const config = document.getElementById("frontdesk-widget-config");
-                    config.textContent = JSON.stringify({{...JSON.parse(config.textContent), customerToken: {token}}});
-                }});""")
-                await page.goto(f"{stack.web_url}/widget")
-            else:
-                await page.goto(f"{stack.web_url}/widget?demo_customer=AC-100002")
-                await expect(page.locator(".who")).to_contain_text("Signed in (demo) as AC-100002")
+            await open_signed_in_widget(page, stack, "AC-100002")
             await page.click(".rw-launcher")
             await expect(page.locator(".rw-response").first).to_be_visible(timeout=20_000)
             await send(page, "how many seats are we paying for?")

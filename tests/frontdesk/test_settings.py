@@ -47,6 +47,9 @@ def test_development_defaults_are_safe_for_a_laptop():
     assert (settings.rasa_port, settings.action_port, settings.web_port) == (5005, 5055, 8000)
     assert settings.reset.token_ttl_minutes == 15
     assert rasa_environment(settings)["FRONTDESK_LOCK_STORE_TYPE"] == "in_memory"
+    # Rasa's telemetry and crash reports stay off unless the operator turns them on.
+    assert rasa_environment(settings)["RASA_TELEMETRY_ENABLED"] == "false"
+    assert rasa_environment(settings, {"RASA_TELEMETRY_ENABLED": "true"})["RASA_TELEMETRY_ENABLED"] == "true"
 
 
 def test_environment_overrides():

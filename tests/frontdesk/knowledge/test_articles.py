@@ -96,3 +96,15 @@ def test_the_repositorys_knowledge_base_loads():
     assert len({a.url for a in articles}) == len(articles)
     assert {a.audience for a in articles} <= AUDIENCES
     assert all(len(a.short_answer) <= MAX_SHORT_ANSWER_CHARS and a.body for a in articles)
+
+
+def test_an_article_may_say_how_customers_ask_and_a_bad_list_is_refused(tmp_path):
+    asked = GOOD.replace("audience: admins\n",
+                         'audience: admins\nasked_as:\n  - "csv  export?"\n  - "get my data out"\n')
+    assert parse_article(write(tmp_path, asked), asked).asked_as == ("csv export?", "get my data out")
+    assert parse_article(write(tmp_path, GOOD), GOOD).asked_as == ()
+    for bad in ("asked_as: how do I export", "asked_as: [\"\"]", f"asked_as: [\"{'x' * 201}\"]", "asked_as: [3]"):
+        text = GOOD.replace("audience: admins\n", f"audience: admins\n{bad}\n")
+        with pytest.raises(ArticleError) as refused:
+            parse_article(write(tmp_path, text), text)
+        assert refused.value.field == "asked_as"
