@@ -31,7 +31,8 @@ def signed_in(stack: Stack, account_id: str) -> dict:
 
 def request_a_person(stack: Stack, name: str, account_id: str) -> str:
     """A handoff for that customer, and its reference. The stack is shared and handoffs are limited
-    per customer (5 an hour): each test here asks for its own customers."""
+    per customer (5 an hour): each test here uses customers the other e2e and security tests leave
+    alone (AC-100003 and AC-100005; AC-100004 is the security tests' own)."""
     replies = stack.texts(name, "I need to talk to a person please", metadata=signed_in(stack, account_id))
     found = re.search(r"HO-\d+", " ".join(replies))
     assert found is not None, replies
@@ -57,9 +58,9 @@ def open_incident(stack: Stack, title: str, component: str) -> Iterator[None]:
 
 
 def test_a_signed_in_customer_hears_where_their_own_request_stands(stack: Stack):
-    older = request_a_person(stack, "e2e-status-older", "AC-100001")
-    reference = request_a_person(stack, "e2e-status-open", "AC-100001")
-    [reply] = stack.say("e2e-status-ask", f"any update on {reference}?", metadata=signed_in(stack, "AC-100001"))
+    older = request_a_person(stack, "e2e-status-older", "AC-100003")
+    reference = request_a_person(stack, "e2e-status-open", "AC-100003")
+    [reply] = stack.say("e2e-status-ask", f"any update on {reference}?", metadata=signed_in(stack, "AC-100003"))
     assert reply["text"].startswith(f"{reference} ") and "aim to reply within" in reply["text"], reply
     # Without a reference: their open requests, newest first, one message each.
     replies = stack.texts("e2e-status-ask", "what's the status of my ticket?")
@@ -67,12 +68,12 @@ def test_a_signed_in_customer_hears_where_their_own_request_stands(stack: Stack)
 
 
 def test_another_customer_s_reference_is_answered_like_one_that_does_not_exist(stack: Stack):
-    theirs = request_a_person(stack, "e2e-status-theirs", "AC-100004")
+    theirs = request_a_person(stack, "e2e-status-theirs", "AC-100005")
     [other] = stack.say("e2e-status-other", f"any update on {theirs}?", metadata=signed_in(stack, "AC-100002"))
     [nothing] = stack.say("e2e-status-other", "any update on HO-99999?")
     assert other["text"].replace(theirs, "REF") == nothing["text"].replace("HO-99999", "REF")
     assert other.get("buttons") == nothing.get("buttons")
-    assert "can't find a request" in other["text"] and "AC-100004" not in other["text"]
+    assert "can't find a request" in other["text"] and "AC-100005" not in other["text"]
 
 
 def test_an_open_incident_is_in_the_greeting_and_the_answer_to_is_it_down(stack: Stack):
@@ -106,14 +107,14 @@ def test_the_status_feed_down_gives_what_it_said_last_with_its_time(stack: Stack
 async def test_the_widget_shows_the_incident_the_status_and_only_the_customer_s_own_request(stack: Stack):
     if not shutil.which("chromium"):
         pytest.fail("Debian's chromium is missing: `make browser` installs it (make test does)")
-    mine, theirs = (request_a_person(stack, "e2e-widget-mine", "AC-100002"),
+    mine, theirs = (request_a_person(stack, "e2e-widget-mine", "AC-100003"),
                     request_a_person(stack, "e2e-widget-theirs", "AC-100005"))
     with open_incident(stack, "Dashboard slow to load", "Dashboard"):
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM)
             page = await browser.new_page()
             try:
-                await open_signed_in_widget(page, stack, "AC-100002")
+                await open_signed_in_widget(page, stack, "AC-100003")
                 await page.click(".rw-launcher")
                 bot = page.locator(".rw-response")
                 await expect(page.locator(".rw-response", has_text=HEADS_UP)).to_be_visible(timeout=20_000)
