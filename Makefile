@@ -75,8 +75,9 @@ browser:
 
 $(MODEL): $(STAMP) $(TRAINING_INPUTS)
 	@mkdir -p models
-	@# The model's knowledge-base index is built from kb/: a broken article stops here, by file and field.
-	@FRONTDESK_KB_DIR=kb $(BIN)/frontdesk kb check
+	@# The model's knowledge-base index is built from kb/: a broken article stops here, by file and
+	@# field (the check reads files only, so it needs none of production's secrets).
+	@FRONTDESK_ENV=development FRONTDESK_KB_DIR=kb $(BIN)/frontdesk kb check
 	@start=$$(date +%s); \
 	$(BIN)/rasa train --fixed-model-name frontdesk --out models --quiet && \
 	echo "trained $(MODEL) in $$(( $$(date +%s) - start )) s"
