@@ -127,7 +127,10 @@ def test_banking77_related_classes_map_to_our_intents_and_the_rest_is_out_of_sco
 
 def test_the_closed_beta_draws_half_its_openers_from_the_blind_sets():
     blind = blind_openers(ROOT / "tests" / "nlu" / "blind")
-    assert set(NEEDS) <= set(blind) and all(len(blind[need]) >= 60 for need in NEEDS)
+    # Every need but those the blind NLU sets predate (knowledge questions come from the blind
+    # knowledge set; ticket and outage questions from the phrasebook only).
+    assert set(blind) == set(NEEDS) - {"knowledge", "unanswerable", "ticket_status", "service_status"}
+    assert all(len(blind[need]) >= 60 for need in blind)
     book = Phrasebook(ROOT / "tests" / "beta" / "customers.yml", random.Random(5), blind, blind_share=0.5)
     picks = [book.opener("password_reset", set()) for _ in range(400)]
     from_blind = [text for text, is_blind in picks if is_blind]
