@@ -24,12 +24,12 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
-from frontdesk.core.schema import utcnow
+from frontdesk.core.schema import parse_utc, utcnow
 from frontdesk.status.port import (
     COMPONENT_STATUSES,
     DESCRIPTIONS,
@@ -188,17 +188,6 @@ def _incident(item: dict[str, Any], maintenance: bool = False) -> Incident:
                        if isinstance(c, dict) and isinstance(c.get("name"), str))
     return Incident(
         id=incident_id, title=name, status=status, impact=impact, components=components, message=latest.strip(),
-        started_at=_time(item.get("started_at") or item.get("created_at")), updated_at=_time(item.get("updated_at")),
-        resolved_at=_time(item.get("resolved_at")),
+        started_at=parse_utc(item.get("started_at") or item.get("created_at")),
+        updated_at=parse_utc(item.get("updated_at")), resolved_at=parse_utc(item.get("resolved_at")),
     )
-
-
-def _time(value: Any) -> datetime | None:
-    """Statuspage's ISO 8601 times (``2026-11-27T09:00:00.000-05:00``) as naive UTC."""
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when.astimezone(timezone.utc).replace(tzinfo=None) if when.tzinfo else when

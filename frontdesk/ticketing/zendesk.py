@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from frontdesk.core.schema import parse_utc
 from frontdesk.ticketing.port import (
     TicketDraft,
     TicketingRejected,
@@ -128,19 +129,6 @@ def _retry_after(response: httpx.Response) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
-
-
-def _timestamp(value: object) -> datetime | None:
-    """Zendesk's ISO 8601 time (``2026-11-27T09:00:00Z``) as naive UTC; None if absent or unreadable."""
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is not None:
-        when = when.astimezone(timezone.utc).replace(tzinfo=None)
-    return when
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -260,7 +248,7 @@ class ZendeskTicketing:
         status = ticket.get("status") if isinstance(ticket, dict) else None
         if not isinstance(status, str):
             raise TicketingUnavailable("Zendesk get ticket: response has no ticket status")
-        return TicketSnapshot(status, _timestamp(ticket.get("updated_at")))
+        return TicketSnapshot(status, parse_utc(ticket.get("updated_at")))
 
     # -- helpers --------------------------------------------------------------------------------
 
