@@ -28,7 +28,7 @@ help:
 	@echo "make run    - set up and start the assistant (Rasa :5005, actions :5055, web :8000)"
 	@echo "make shell  - talk to it in the terminal (rasa shell, action server running)"
 	@echo "make test   - set up and run lint + every test"
-	@echo "make test-fast - the unit tests only (no model, browser or servers; under 2 minutes)"
+	@echo "make test-fast - the unit tests only (no model, browser or servers; about 4 minutes)"
 	@echo "make train  - train the model if config, domain, data or the NLU components changed"
 	@echo "make widget - fetch the chat widget bundle (rasa-webchat 1.0.1) from the npm registry"
 	@echo "make lint   - ruff, the architecture's import contracts, rasa data validate"

@@ -66,7 +66,8 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -
     outbox = EmailOutbox(composers, max_age=timedelta(minutes=settings.reset.email_max_age_minutes), clock=clock,
                          lease=lease, per_address_per_day=abuse.emails_per_address_per_day)
     handoff = HandoffService(
-        HandoffPolicy.load(settings.handoff_config), default_redactor(), SqlCrm(), references=sessions.reference,
+        HandoffPolicy.load(settings.handoff_config), default_redactor(settings.privacy.sensitive_identifiers),
+        SqlCrm(), references=sessions.reference,
         audit=audit, clock=clock,
         limits=HandoffLimits(limiter, abuse.handoffs_per_client_per_hour, abuse.handoffs_per_account_per_hour,
                              abuse.handoffs_per_hour, pseudonym=sessions.client_key))

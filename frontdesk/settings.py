@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,6 +203,39 @@ def status_problems(status: StatusSettings, development: bool) -> list[str]:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    """How long each kind of data is kept, and what else counts as personal data
+    (docs/privacy.md). A period of 0 days keeps that kind forever (an explicit choice)."""
+
+    # Raw messages in Rasa's tracker store: long enough for a customer to come back to a
+    # conversation and for an agent to read it; after that, only redacted copies remain.
+    tracker_events_days: int = 90
+    tickets_days: int = 730
+    # The audit trail is evidence: kept longest; its hash chain is checkpointed before pruning.
+    audit_days: int = 2190
+    telemetry_days: int = 400
+    mail_outbox_days: int = 30
+    verification_days: int = 30
+    # The company's own identifiers that count as personal data (regular expressions, separated
+    # by whitespace), e.g. licence keys or internal user ids: redacted like e-mail addresses.
+    sensitive_identifiers: tuple[str, ...] = ()
+    # Where the audit trail's chain head is written, outside the database, so whoever owns the
+    # database cannot rewrite the trail without it showing (frontdesk audit verify).
+    audit_checkpoint_file: Path = PROJECT_ROOT / "var" / "audit-checkpoints.jsonl"
+
+
+def privacy_problems(privacy: PrivacySettings) -> list[str]:
+    """Sensitive-identifier patterns that do not compile: a typo must not silently redact nothing."""
+    problems = []
+    for pattern in privacy.sensitive_identifiers:
+        try:
+            re.compile(pattern)
+        except re.error as problem:
+            problems.append(f"FRONTDESK_SENSITIVE_IDENTIFIERS: {pattern!r} is not a regular expression ({problem})")
+    return problems
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str = "production"
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'frontdesk.db'}"
@@ -255,11 +289,12 @@ class Settings:
     # libraries' own default, a thread per core each). docs/benchmarks.md, "Speed benchmark", has why 1.
     math_threads: int = 1
     status: StatusSettings = field(default_factory=StatusSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
             raise SettingsError(f"FRONTDESK_ENV must be development or production, got {self.env!r}")
-        problems = status_problems(self.status, self.is_development)
+        problems = status_problems(self.status, self.is_development) + privacy_problems(self.privacy)
         if problems:
             raise SettingsError("; ".join(problems))
         if self.is_production:
@@ -418,6 +453,18 @@ class Settings:
                                                 StatusSettings.statuspage_timeout_seconds, 1),
                 statuspage_cache_seconds=_int(env, "FRONTDESK_STATUSPAGE_CACHE_SECONDS",
                                               StatusSettings.statuspage_cache_seconds, 0),
+            ),
+            privacy=PrivacySettings(
+                tracker_events_days=_int(env, "FRONTDESK_RETAIN_TRACKER_DAYS", PrivacySettings.tracker_events_days),
+                tickets_days=_int(env, "FRONTDESK_RETAIN_TICKETS_DAYS", PrivacySettings.tickets_days),
+                audit_days=_int(env, "FRONTDESK_RETAIN_AUDIT_DAYS", PrivacySettings.audit_days),
+                telemetry_days=_int(env, "FRONTDESK_RETAIN_TELEMETRY_DAYS", PrivacySettings.telemetry_days),
+                mail_outbox_days=_int(env, "FRONTDESK_RETAIN_OUTBOX_DAYS", PrivacySettings.mail_outbox_days),
+                verification_days=_int(env, "FRONTDESK_RETAIN_VERIFICATION_DAYS",
+                                       PrivacySettings.verification_days),
+                sensitive_identifiers=tuple(env.get("FRONTDESK_SENSITIVE_IDENTIFIERS", "").split()),
+                audit_checkpoint_file=Path(env.get("FRONTDESK_AUDIT_CHECKPOINT_FILE")
+                                           or PrivacySettings.audit_checkpoint_file),
             ),
         )
 

@@ -16,6 +16,7 @@ import frontdesk.handoff.service
 import frontdesk.insights.csat
 import frontdesk.mail.outbox
 import frontdesk.password_reset.service
+import frontdesk.privacy.subject_requests
 import frontdesk.status.sql
 import frontdesk.ticketing.sql  # noqa: F401 - each registers its tables on Base.metadata
 from frontdesk.core.schema import Base

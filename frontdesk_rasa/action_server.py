@@ -70,10 +70,11 @@ def secure_action_app(secret: str, actions_package: str = "actions") -> Sanic:
     return app
 
 
-def warm_up_redactor() -> threading.Thread:
+def warm_up_redactor(sensitive_identifiers: tuple[str, ...] = ()) -> threading.Thread:
     """Presidio and spaCy take seconds to load: load them now, in the background (start-up does not
     wait), not in the first customer's handoff. The handoffs share this redactor (an lru_cache)."""
-    thread = threading.Thread(target=lambda: default_redactor().redact("warm up"), name="presidio-warm-up",
+    thread = threading.Thread(target=lambda: default_redactor(sensitive_identifiers).redact("warm up"),
+                              name="presidio-warm-up",
                               daemon=True)
     thread.start()
     return thread
@@ -87,7 +88,7 @@ def main() -> int:
     except SettingsError as problem:
         print(f"configuration error: {problem}", file=sys.stderr)
         return 2
-    warm_up_redactor()
+    warm_up_redactor(settings.privacy.sensitive_identifiers)
     log.info("action server on http://%s:%s (calls need the shared secret)", settings.bind_host, settings.action_port)
     app.run(host=settings.bind_host, port=settings.action_port, access_log=False, workers=1)
     return 0

@@ -13,6 +13,8 @@
 - Billing triage and the month replay.
 - The knowledge base (``knowledge_evaluation``): right article, unanswerable questions answered
   and reset or billing messages taken from their flows, on the development and blind sets.
+- PII redaction (``redaction_evaluation``): recall per entity type, precision, traps kept and the
+  per-message cost of the ticket redactor, on the development and held-out parts of the PII corpus.
 
 Everything is written under ``reports/`` as Markdown and JSON, and a one-screen summary is printed.
 """
@@ -33,7 +35,7 @@ from rasa.core.agent import Agent
 from rasa.shared.nlu.training_data.loading import load_data
 
 from frontdesk.handoff.policy import HandoffPolicy
-from lab import first_turn_evaluation, knowledge_evaluation
+from lab import first_turn_evaluation, knowledge_evaluation, redaction_evaluation
 from lab.evaluation import (
     ANSWERS_ONLY,
     FALLBACK,
@@ -164,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     first_turn = first_turn_evaluation.evaluate(agent, ROOT, reports, first_turn_evaluation.person_intents(policy))
     knowledge = knowledge_evaluation.evaluate(agent, knowledge_evaluation.retriever_setting(ROOT / "config.yml"))
     knowledge_evaluation.write(knowledge, reports)
+    redaction = redaction_evaluation.evaluate()
+    redaction_evaluation.write(redaction, reports)
     core = dialogue_tests(Path(args.model), reports / "core")
     cv = cross_validation(args.folds, reports / "cross_validation")
 
@@ -177,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                           for name, r in first_turn.items()},
         "knowledge": {k: knowledge[k] for k in ("threshold", "min_coverage", "chosen_on_dev", "dev", "blind",
                                                 "steal")},
+        "redaction": redaction_evaluation.summary(redaction),
     }
     (reports / "eval.json").write_text(json.dumps(summary, indent=2))
     lines = _summary_lines(summary, threshold, ambiguity)
@@ -218,6 +223,7 @@ def _summary_lines(s: dict[str, Any], threshold: float, ambiguity: float) -> lis
                      f"{k[name]['unanswerable_answered']:.1%} (reports/knowledge.md)")
     lines.append(f"Knowledge base steals: {k['steal']['stolen']} of {k['steal']['messages']} password-reset and "
                  "billing messages")
+    lines.append(redaction_evaluation.summary_line(s["redaction"]["heldout"]))
     if cv:
         lines.append(f"Cross-validation ({cv['folds']} folds, training data): accuracy {cv['accuracy']:.1%}, "
                      f"macro-F1 {cv['macro_f1']:.3f}")

@@ -140,7 +140,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     extra_env: dict[str, str] = {}
     if request.param == "postgres+redis":
         extra_env.update(PRODUCTION_SECRETS)
-        extra_env["FRONTDESK_DATABASE_URL"] = create_postgres_database(f"frontdesk_e2e_{workdir.name[-8:]}")
+        extra_env["FRONTDESK_DATABASE_URL"] = create_postgres_database(f"frontdesk_e2e_{uuid.uuid4().hex[:12]}")
         extra_env["FRONTDESK_REDIS_URL"] = "redis://127.0.0.1:6379/1"
     try:
         with running_stack(request.param, workdir, extra_env) as stack:

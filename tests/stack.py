@@ -66,6 +66,8 @@ class Stack:
     env: dict[str, str]  # what the stack was started with, beyond the inherited environment
     sessions: dict[str, str] = field(default_factory=dict)  # conversation name -> session token
     statuspage: StatuspageStandIn | None = None  # the status feed, when the stack reads one
+    # The CLI acts as this admin (docs/roles.md): the stack's first admin, issued without a token.
+    operator_token: str = field(default="", repr=False)
 
     @property
     def production(self) -> bool:
@@ -138,14 +140,16 @@ def customer_token_settings() -> CustomerTokenSettings:
 
 
 def frontdesk(stack: Stack, *args: str, env: dict[str, str] | None = None) -> str:
-    env = {**os.environ, **stack.env, "FRONTDESK_DATABASE_URL": stack.database_url, **(env or {})}
+    """``frontdesk <args>`` on the stack's database, as its admin unless ``env`` says otherwise."""
+    env = {**os.environ, **stack.env, "FRONTDESK_DATABASE_URL": stack.database_url,
+           "FRONTDESK_AGENT_TOKEN": stack.operator_token, **(env or {})}
     return subprocess.run([str(BIN / "frontdesk"), *args], env=env, cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout
 
 
-def issue_token(stack: Stack, name: str, *roles: str) -> str:
-    role_args = [arg for role in roles for arg in ("--role", role)]
-    return json.loads(frontdesk(stack, "agent", "token", "create", name, *role_args, "--json"))["token"]
+def issue_token(stack: Stack, name: str, *roles: str, queues: tuple[str, ...] = ()) -> str:
+    grants = [arg for role in roles for arg in ("--role", role)] + [arg for q in queues for arg in ("--queue", q)]
+    return json.loads(frontdesk(stack, "agent", "token", "create", name, *grants, "--json"))["token"]
 
 
 class WidgetCustomer:
@@ -214,6 +218,7 @@ def running_stack(name: str, workdir: Path, extra_env: dict[str, str] | None = N
                           {"startup_seconds": local.startup_seconds}, name, slack,
                           {k: v for k, v in local.env.items() if os.environ.get(k) != v},
                           statuspage=statuspage if extra_env["FRONTDESK_ENV"] == "production" else None)
+            stack.operator_token = issue_token(stack, f"Stack admin {name}", "admin")
             yield stack
             # Ctrl-C stops every process, cleanly (what `frontdesk serve` left behind is only
             # stopped after these checks, by local_stack).

@@ -65,7 +65,8 @@ class AgentWorkspace:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def queues(self) -> list[QueueSummary]:
+    def queues(self, viewer: Principal | None = None) -> list[QueueSummary]:
+        """Every queue, or those the viewer's token covers (docs/roles.md)."""
         now = self.clock()
         with self.db.transaction() as session:
             open_rows = session.execute(select(HandoffRow).where(HandoffRow.status == "open")).scalars().all()
@@ -78,16 +79,18 @@ class AgentWorkspace:
                 first_response_minutes=queue.first_response_minutes,
             )
             for queue in self.handoffs.policy.queues.values()
+            if viewer is None or viewer.sees_queue(queue.name)
         ]
 
-    def open_handoffs(self, queue: str | None = None) -> list[dict[str, Any]]:
-        """Open handoffs, most urgent first: priority, then the SLA clock."""
+    def open_handoffs(self, queue: str | None = None, viewer: Principal | None = None) -> list[dict[str, Any]]:
+        """Open handoffs, most urgent first: priority, then the SLA clock; only in the queues the
+        viewer's token covers."""
         order = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
         with self.db.transaction() as session:
             query = select(HandoffRow).where(HandoffRow.status == "open")
             if queue:
                 query = query.where(HandoffRow.queue == queue)
-            rows = session.execute(query).scalars().all()
+            rows = [row for row in session.execute(query).scalars() if viewer is None or viewer.sees_queue(row.queue)]
         rows = sorted(rows, key=lambda r: (order.get(r.priority, 9), r.first_response_due))
         return [self._listing(r) for r in rows]
 
@@ -105,9 +108,9 @@ class AgentWorkspace:
             "overdue": minutes_left < 0, "claimed_by": row.claimed_by, "ticket": row.ticket_reference,
         }
 
-    def ticket(self, reference: str) -> dict[str, Any]:
+    def ticket(self, reference: str, viewer: Principal | None = None) -> dict[str, Any]:
         with self.db.transaction() as session:
-            row = self._row(session, reference)
+            row = self._row(session, reference, viewer)
             conversation_id = row.conversation_id
             listing = self._listing(row)
             draft = load_draft(row.draft)
@@ -130,7 +133,7 @@ class AgentWorkspace:
 
     def claim(self, reference: str, agent: Principal) -> dict[str, Any]:
         with self.db.transaction() as session:
-            row = self._open_row(session, reference)
+            row = self._open_row(session, reference, agent)
             if row.claimed_by and row.claimed_by != agent.name:
                 raise WorkspaceError(409, f"{reference} is already claimed by {row.claimed_by}")
             if not row.claimed_by:
@@ -143,7 +146,7 @@ class AgentWorkspace:
         unclaimed handoff; one claimed by someone else is refused."""
         text = _checked_text(text)
         with self.db.transaction() as session:
-            if is_follow_up(self._open_row(session, reference)):
+            if is_follow_up(self._open_row(session, reference, agent)):
                 # The chat belongs to whoever asked, who may not be the account's owner.
                 raise WorkspaceError(409, f"{reference} is an e-mail follow-up: answer the account's owner by "
                                           "e-mail, not in the chat")
@@ -160,7 +163,7 @@ class AgentWorkspace:
     def note(self, reference: str, agent: Principal, text: str) -> None:
         text = _checked_text(text)
         with self.db.transaction() as session:
-            row = self._row(session, reference)
+            row = self._row(session, reference, agent)
             self.handoffs.enqueue(session, row.id, "comment",
                                   f"Internal note by {agent.name}: {self.handoffs.redactor.redact(text)}")
             self._audit(session, row, agent, "agent.noted")
@@ -171,7 +174,7 @@ class AgentWorkspace:
         is only closed, with its ticket: its chat was never paused and had no agent to rate."""
         closed_by = agent.name if agent else "ticketing"
         with self.db.transaction() as session:
-            row = self._open_row(session, reference)
+            row = self._open_row(session, reference, agent)
             if agent and row.claimed_by and row.claimed_by != agent.name:
                 raise WorkspaceError(409, f"{reference} is claimed by {row.claimed_by}")
             conversation_id, in_chat = row.conversation_id, not is_follow_up(row)
@@ -189,7 +192,7 @@ class AgentWorkspace:
         self, reference: str, agent: Principal, intent_correct: bool, correct_intent: str | None
     ) -> None:
         with self.db.transaction() as session:
-            row = self._row(session, reference)
+            row = self._row(session, reference, agent)
             draft = load_draft(row.draft)
             example = _last_customer_message(draft.transcript)
             try:
@@ -218,15 +221,19 @@ class AgentWorkspace:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _row(self, session: Session, reference: str) -> HandoffRow:
+    def _row(self, session: Session, reference: str, viewer: Principal | None = None) -> HandoffRow:
+        """The handoff, when it exists and the viewer's token covers its queue (None: the system)."""
         match = _REFERENCE.fullmatch(reference.strip().upper()) if isinstance(reference, str) else None
         row = session.get(HandoffRow, int(match.group(1))) if match else None
         if row is None:
             raise WorkspaceError(404, f"no handoff {reference!r}")
+        if viewer is not None and not viewer.sees_queue(row.queue):
+            raise WorkspaceError(403, f"{handoff_reference(row.id)} is in the {row.queue} queue, which your token "
+                                      "does not cover")
         return row
 
-    def _open_row(self, session: Session, reference: str) -> HandoffRow:
-        row = self._row(session, reference)
+    def _open_row(self, session: Session, reference: str, viewer: Principal | None = None) -> HandoffRow:
+        row = self._row(session, reference, viewer)
         if row.status != "open":
             raise WorkspaceError(409, f"{reference} is already closed")
         return row

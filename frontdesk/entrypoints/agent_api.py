@@ -1,8 +1,11 @@
 """The agent API: HTTP endpoints for the inbox page and the ``frontdesk agent`` CLI.
 
 Every endpoint but the OpenAPI document needs ``Authorization: Bearer <token>``: no or a bad
-token gets 401, a token without the ``agent`` role gets 403. Repeated bad tokens get 429 (see
-``FailedSignIns``). Blocking work (SQL, calls to Rasa) runs off the event loop.
+token gets 401, a token whose roles do not allow the endpoint (frontdesk/agents/roles.py,
+docs/roles.md) or whose queues do not cover the handoff gets 403, recorded in the audit trail.
+Repeated bad tokens get 429 (see ``FailedSignIns``); they are logged, not audited, so nobody
+without a token can flood the audit trail. Blocking work (SQL, calls to Rasa) runs off the event
+loop.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from frontdesk.agents import roles as access
 from frontdesk.agents.conversations import ConversationUnavailable
-from frontdesk.agents.directory import TOKEN_PREFIX, AgentDirectory, Principal
+from frontdesk.agents.directory import TOKEN_PREFIX, AgentDirectory, Principal, record_denial
 from frontdesk.agents.workspace import AgentWorkspace, WorkspaceError
 from frontdesk.core.db import Database
 from frontdesk.core.ratelimit import SlidingWindowLimiter, client_identity
+from frontdesk.insights.kpi import kpi_report
 from frontdesk.settings import ClientAddressSettings
 
 log = logging.getLogger(__name__)
@@ -94,7 +99,18 @@ def create_agent_api(db: Database, workspace: AgentWorkspace, directory: AgentDi
         with db.transaction() as session:
             return directory.authenticate(session, token)
 
-    def requires_agent(handler: Handler) -> Handler:
+    def record_refusal(agent: Principal, permission: str, target: str) -> None:
+        with db.transaction() as session:
+            record_denial(session, agent.name, permission, "api", target)
+
+    async def denied(agent: Principal, permission: str, request: Request, message: str) -> HTTPResponse:
+        await blocking(record_refusal, agent, permission, f"{request.method} {request.path}")
+        return _error(403, message)
+
+    def requires(permission: str) -> Callable[[Handler], Handler]:
+        return functools.partial(guard, permission=permission)
+
+    def guard(handler: Handler, permission: str) -> Handler:
         @functools.wraps(handler)
         async def guarded(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
             client = client_identity(request.ip, request.headers, addresses)
@@ -109,11 +125,14 @@ def create_agent_api(db: Database, workspace: AgentWorkspace, directory: AgentDi
                     if limiter.client_blocked(client):
                         return too_many
                 return _error(401, "a valid agent token is required", {"WWW-Authenticate": 'Bearer realm="frontdesk"'})
-            if not principal.has("agent"):
-                return _error(403, "this token does not have the agent role")
+            if not principal.may(permission):
+                return await denied(principal, permission, request,
+                                    f"this token's roles do not allow this: {access.PERMISSIONS[permission]}")
             try:
                 return await handler(request, principal, *args, **kwargs)
             except WorkspaceError as refused:
+                if refused.status == 403:
+                    return await denied(principal, "tickets.all-queues", request, str(refused))
                 return _error(refused.status, str(refused))
             except ConversationUnavailable as problem:
                 log.error("agent API: %s", problem)
@@ -135,50 +154,50 @@ def create_agent_api(db: Database, workspace: AgentWorkspace, directory: AgentDi
         return _ok(OPENAPI)
 
     @api.get("/me")
-    @requires_agent
+    @requires("self")
     async def me(_request: Request, agent: Principal) -> HTTPResponse:
         return _ok({"name": agent.name, "roles": sorted(agent.roles)})
 
     @api.get("/queues")
-    @requires_agent
+    @requires("tickets.work")
     async def queues(_request: Request, agent: Principal) -> HTTPResponse:
-        return _ok([asdict(q) for q in await blocking(workspace.queues)])
+        return _ok([asdict(q) for q in await blocking(workspace.queues, agent)])
 
     @api.get("/handoffs")
-    @requires_agent
+    @requires("tickets.work")
     async def handoffs(request: Request, agent: Principal) -> HTTPResponse:
-        return _ok(await blocking(workspace.open_handoffs, request.args.get("queue")))
+        return _ok(await blocking(workspace.open_handoffs, request.args.get("queue"), agent))
 
     @api.get("/handoffs/<reference:str>")
-    @requires_agent
+    @requires("tickets.work")
     async def ticket(_request: Request, agent: Principal, reference: str) -> HTTPResponse:
-        return _ok(await blocking(workspace.ticket, reference))
+        return _ok(await blocking(workspace.ticket, reference, agent))
 
     @api.post("/handoffs/<reference:str>/claim")
-    @requires_agent
+    @requires("tickets.work")
     async def claim(_request: Request, agent: Principal, reference: str) -> HTTPResponse:
         return _ok(await blocking(workspace.claim, reference, agent))
 
     @api.post("/handoffs/<reference:str>/reply")
-    @requires_agent
+    @requires("tickets.work")
     async def reply(request: Request, agent: Principal, reference: str) -> HTTPResponse:
         await blocking(workspace.reply, reference, agent, body_of(request).get("text"))
         return _ok({"status": "sent"})
 
     @api.post("/handoffs/<reference:str>/notes")
-    @requires_agent
+    @requires("tickets.work")
     async def note(request: Request, agent: Principal, reference: str) -> HTTPResponse:
         await blocking(workspace.note, reference, agent, body_of(request).get("text"))
         return _ok({"status": "added"}, status=201)
 
     @api.post("/handoffs/<reference:str>/close")
-    @requires_agent
+    @requires("tickets.work")
     async def close(_request: Request, agent: Principal, reference: str) -> HTTPResponse:
         await blocking(workspace.close, reference, agent)
         return _ok({"status": "closed"})
 
     @api.post("/handoffs/<reference:str>/feedback")
-    @requires_agent
+    @requires("tickets.work")
     async def feedback(request: Request, agent: Principal, reference: str) -> HTTPResponse:
         body = body_of(request)
         correct = body.get("intent_correct")
@@ -186,6 +205,22 @@ def create_agent_api(db: Database, workspace: AgentWorkspace, directory: AgentDi
             return _error(422, "'intent_correct' must be true or false")
         await blocking(workspace.record_feedback, reference, agent, correct, body.get("correct_intent"))
         return _ok({"status": "recorded"})
+
+    @api.get("/kpi")
+    @requires("kpi.read")
+    async def kpi(_request: Request, agent: Principal) -> HTTPResponse:
+        def report() -> dict[str, Any]:
+            with db.transaction() as session:
+                return kpi_report(session, workspace.feedback)
+        return _ok(await blocking(report))
+
+    @api.get("/training-candidates")
+    @requires("training.export")
+    async def training_candidates(_request: Request, agent: Principal) -> HTTPResponse:
+        def export() -> dict[str, Any]:
+            with db.transaction() as session:
+                return workspace.feedback.training_export(session, workspace.handoffs.redactor.redact).as_dict()
+        return _ok(await blocking(export))
 
     return api
 
@@ -196,7 +231,8 @@ def _operation(summary: str, body: dict[str, Any] | None = None, path_ref: bool 
         "security": [{"agentToken": []}],
         "responses": {
             "200": {"description": "OK"}, "401": {"description": "no or invalid token"},
-            "403": {"description": "token lacks the agent role"}, "404": {"description": "no such handoff"},
+            "403": {"description": "the token's roles or queues do not allow it (docs/roles.md)"},
+            "404": {"description": "no such handoff"},
             "409": {"description": "claimed by someone else, or already closed"},
             "422": {"description": "invalid input"}, "429": {"description": "too many failed sign-ins"},
             "503": {"description": "the assistant is unreachable; nothing was sent"},
@@ -232,5 +268,8 @@ OPENAPI: dict[str, Any] = {
             "mark the bot's reading of the customer's intent", {
                 "type": "object", "required": ["intent_correct"],
                 "properties": {"intent_correct": {"type": "boolean"}, "correct_intent": {"type": "string"}}})},
+        "/api/agent/kpi": {"get": _operation("KPI report: aggregates, no transcripts (kpi.read)", path_ref=False)},
+        "/api/agent/training-candidates": {"get": _operation(
+            "agents' reviews as redacted training candidates (training.export)", path_ref=False)},
     },
 }

@@ -1,4 +1,7 @@
-"""``frontdesk``: the operator CLI. Subcommands by domain; every listing takes ``--json``."""
+"""``frontdesk``: the operator CLI. Subcommands by domain; every listing takes ``--json``.
+
+Each command acts as the holder of ``FRONTDESK_AGENT_TOKEN``, with that token's roles
+(docs/roles.md); a refusal exits with ``REFUSED`` and is an audit record."""
 
 from __future__ import annotations
 
@@ -10,8 +13,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from frontdesk.agents.roles import ROLES
+from frontdesk.entrypoints.cli_audit import add_audit_commands
+from frontdesk.entrypoints.cli_privacy import add_privacy_commands
+from frontdesk.entrypoints.cli_retention import add_retention_commands
 from frontdesk.settings import PROJECT_ROOT, Settings, SettingsError
 from frontdesk.status.port import IMPACTS, INCIDENT_STATUSES
+
+REFUSED = 77  # exit status: not signed in (401) or not allowed (403); sysexits' EX_NOPERM
+# Who a development CLI without a token acts as: every role, so `make run` needs no token first.
+DEVELOPMENT_OPERATOR = "development operator"
 
 
 def _print_rows(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str]) -> None:
@@ -158,13 +169,31 @@ def cmd_outbox_drain(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_agent_token_create(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.agents import roles as access
     from frontdesk.bootstrap import build_services
+    from frontdesk.core.audit import DecisionContext
 
     services = build_services(settings)
+    roles, queues = set(args.role or ["agent"]), set(args.queue) if args.queue else None
+    operator = args.operator
+    if operator is None and roles != {"admin"}:
+        print("refused (401): no admin token exists yet, so only the first admin's can be issued without one "
+              "(--role admin); then set FRONTDESK_AGENT_TOKEN to it", file=sys.stderr)
+        return REFUSED
+    if operator is not None and not access.may_grant(operator.roles, roles):
+        print(f"refused (403): {operator.name} may grant only roles that allow nothing their own token does not "
+              f"({', '.join(sorted(operator.roles))}; docs/roles.md)", file=sys.stderr)
+        return REFUSED
+    unknown = sorted((queues or set()) - set(services.handoff.policy.queues))
+    if unknown:
+        print(f"error: no such queue: {', '.join(unknown)} (queues are in handoff.yml)", file=sys.stderr)
+        return 2
     try:
         with services.db.transaction() as session:
-            token_id, token = services.agents.issue_token(session, args.name, set(args.role or ["agent"]),
-                                                          args.days)
+            token_id, token = services.agents.issue_token(session, args.name, roles, args.days, queues)
+            services.audit.record(session, DecisionContext(conversation_id=None), "access.token_issued",
+                                  reason=",".join(sorted(roles)), who=operator.name if operator else "first admin",
+                                  to=args.name.strip(), token_id=token_id, queues=sorted(queues or []))
     except ValueError as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -189,10 +218,14 @@ def cmd_agent_token_list(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_agent_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
     from frontdesk.bootstrap import build_services
+    from frontdesk.core.audit import DecisionContext
 
     services = build_services(settings)
     with services.db.transaction() as session:
         revoked = services.agents.revoke(session, args.token_id)
+        if revoked:
+            services.audit.record(session, DecisionContext(conversation_id=None), "access.token_revoked",
+                                  who=args.operator.name, token_id=args.token_id)
     print("revoked" if revoked else "no such active token")
     return 0 if revoked else 1
 
@@ -258,12 +291,24 @@ def cmd_kpi_report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_agent_feedback_export(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_data_export_training(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.agents.feedback import RARE_INTENT_EXAMPLES
     from frontdesk.bootstrap import build_services
 
     services = build_services(settings)
+    redactor = services.handoff.redactor  # the one redactor, with the configured identifiers
+    rare_below = RARE_INTENT_EXAMPLES if args.rare_below is None else args.rare_below
     with services.db.transaction() as session:
-        print(services.workspace.feedback.training_candidates(session), end="")
+        export = services.workspace.feedback.training_export(session, redactor.redact, rare_below=rare_below)
+    text = (export.as_rasa_nlu() if args.format == "rasa"
+            else json.dumps(export.as_dict(), indent=2, ensure_ascii=False) + "\n")
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        rare = [i.intent for i in export.intents if i.rare]
+        print(f"{len(export.candidates)} training candidates written to {args.output}"
+              + (f"; rare intents (write synthetic examples): {', '.join(rare)}" if rare else ""))
+    else:
+        print(text, end="")
     return 0
 
 
@@ -386,7 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
         listing: bool = False,
     ) -> argparse.ArgumentParser:
         sub = group.add_parser(name, help=help_text)
-        sub.set_defaults(handler=handler)
+        # "agent token create": what the role list (frontdesk/agents/roles.py) calls the command.
+        sub.set_defaults(handler=handler, command_path=sub.prog.split(" ", 1)[1])
         if listing:
             sub.add_argument("--json", action="store_true", help="machine-readable output")
             sub.add_argument("--limit", type=int, default=100)
@@ -407,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_list = command(audit, "list", cmd_audit_list, "list automated decisions", listing=True)
     audit_list.add_argument("--conversation")
     audit_list.add_argument("--decision")
+    add_audit_commands(audit, command)
 
     handoffs = domains.add_parser("handoffs", help="conversations handed to a person, and their tickets")
     ho = handoffs.add_subparsers(dest="cmd", required=True)
@@ -423,15 +470,15 @@ def build_parser() -> argparse.ArgumentParser:
     tokens = ag.add_parser("token", help="agent API tokens").add_subparsers(dest="token_cmd", required=True)
     create = command(tokens, "create", cmd_agent_token_create, "issue a token (shown once)")
     create.add_argument("name")
-    create.add_argument("--role", action="append", choices=["agent", "supervisor", "analyst"],
-                        help="repeatable; default agent")
+    create.add_argument("--role", action="append", choices=ROLES,
+                        help="repeatable; default agent (docs/roles.md says what each may do)")
+    create.add_argument("--queue", action="append",
+                        help="repeatable: the queues the holder works (default: every unrestricted queue)")
     create.add_argument("--days", type=int, help="lifetime in days (default FRONTDESK_AGENT_TOKEN_DAYS, 90)")
     create.add_argument("--json", action="store_true")
     command(tokens, "list", cmd_agent_token_list, "list tokens (never the tokens themselves)", listing=True)
     revoke = command(tokens, "revoke", cmd_agent_token_revoke, "revoke a token")
     revoke.add_argument("token_id", type=int)
-    command(ag, "export-feedback", cmd_agent_feedback_export,
-            "agents' intent corrections as Rasa NLU YAML training candidates (review before training)")
 
     def api_command(name: str, help_text: str, request: Callable[[argparse.Namespace], tuple],
                     columns: list[str] | None = None) -> argparse.ArgumentParser:
@@ -467,6 +514,16 @@ def build_parser() -> argparse.ArgumentParser:
     feedback.add_argument("reference")
     feedback.add_argument("--correct-intent", help="the right intent, when the bot's was wrong")
 
+    data = domains.add_parser("data", help="training data from agents' reviews").add_subparsers(
+        dest="cmd", required=True)
+    training = command(data, "export-training", cmd_data_export_training,
+                       "reviewed messages as training candidates: redacted, de-duplicated, least confident first")
+    training.add_argument("--format", choices=("json", "rasa"), default="json",
+                          help="json (with predictions and confidences) or Rasa NLU YAML for review")
+    training.add_argument("--output", help="write to this file instead of standard output")
+    training.add_argument("--rare-below", type=int, default=None,
+                          help="flag intents with fewer examples than this for synthetic examples (default 5)")
+
     kpi = domains.add_parser("kpi", help="KPI reports").add_subparsers(dest="cmd", required=True)
     report = command(kpi, "report", cmd_kpi_report, "handoffs, CSAT, agent-corrected rate per intent")
     report.add_argument("--json", action="store_true")
@@ -501,13 +558,56 @@ def build_parser() -> argparse.ArgumentParser:
     incident_list = command(incident, "list", cmd_status_incident_list, "list incidents, newest first", listing=True)
     incident_list.add_argument("--all", action="store_true", help="include resolved ones")
 
+    privacy = add_privacy_commands(domains, command)
+    add_retention_commands(privacy, command)
+
     web = domains.add_parser("web", help="run the web app (reset page + outbox worker)")
-    web.set_defaults(handler=cmd_web)
+    web.set_defaults(handler=cmd_web, command_path="web")
     serve = domains.add_parser("serve", help="run everything: action server, web app, Rasa server")
     serve.add_argument("--shell", action="store_true", help="talk in the terminal instead of serving HTTP")
     serve.add_argument("--model", default=str(PROJECT_ROOT / "models" / "frontdesk.tar.gz"))
-    serve.set_defaults(handler=cmd_serve)
+    serve.set_defaults(handler=cmd_serve, command_path="serve")
     return parser
+
+
+def authorise(settings: Settings, args: argparse.Namespace) -> str | None:
+    """Why this command is refused to whoever runs it (None: go ahead), and the operator on args.
+
+    The CLI acts as the holder of FRONTDESK_AGENT_TOKEN with that token's roles (docs/roles.md).
+    Development without a token acts as the development operator, with every role. Production
+    without any admin token lets `agent token create … --role admin` make the first one."""
+    from frontdesk.agents import roles as access
+
+    path = args.command_path
+    args.operator = None
+    if path not in access.CLI_COMMANDS:  # closed until the role list names who may use it
+        return f"refused: `frontdesk {path}` is not in the role list (frontdesk/agents/roles.py)"
+    permission = access.CLI_COMMANDS[path]
+    if permission is None:
+        return None
+    from frontdesk.agents.directory import AgentDirectory, Principal, record_denial
+    from frontdesk.core.db import Database
+
+    db, directory = Database(settings.database_url), AgentDirectory()
+    principal: Principal | None = None
+    with db.transaction() as session:
+        if settings.agent_token:
+            principal = directory.authenticate(session, settings.agent_token)
+        elif settings.is_development:
+            principal = Principal(0, DEVELOPMENT_OPERATOR, frozenset(access.ROLES), 0)
+        elif path == "agent token create" and not directory.has_active_admin(session):
+            return None  # the first admin (cmd_agent_token_create allows the admin role only)
+        if principal is None:
+            record_denial(session, "unauthenticated", permission, "cli", path)
+            return ("refused (401): FRONTDESK_AGENT_TOKEN is not a valid token (mistyped, expired or revoked)"
+                    if settings.agent_token else
+                    f"refused (401): `frontdesk {path}` acts as you: set FRONTDESK_AGENT_TOKEN to your token")
+        if not principal.may(permission):
+            record_denial(session, principal.name, permission, "cli", path)
+            return (f"refused (403): {principal.name}'s token does not allow `frontdesk {path}`: it needs a role "
+                    f"that may {access.PERMISSIONS[permission]} (docs/roles.md)")
+    args.operator = principal
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -521,6 +621,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     try:
+        refusal = authorise(settings, args)
+        if refusal:
+            print(refusal, file=sys.stderr)
+            return REFUSED
         return int(args.handler(settings, args))
     except (OperationalError, ProgrammingError) as problem:
         # An operator gets the cause and the fix, not a stack trace.

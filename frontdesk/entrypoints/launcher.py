@@ -22,6 +22,11 @@ from types import FrameType
 from frontdesk.entrypoints.runtime import rasa_environment
 from frontdesk.settings import PROJECT_ROOT, Settings
 
+log = logging.getLogger(__name__)
+# How often the audit trail's chain head is written outside the database (docs/privacy.md): an
+# edit behind the CLI's back can only hide among the records written since the last checkpoint.
+AUDIT_CHECKPOINT_SECONDS = 3600.0
+
 BIN = Path(sys.executable).parent
 
 
@@ -114,6 +119,17 @@ def rasa_server_args(settings: Settings, rasa_args: list[str]) -> list[str]:
             "--cors", "*", "--enable-api"]
 
 
+def checkpoint_audit_trail(settings: Settings) -> None:
+    """Writes the audit trail's head to the checkpoint file; a failure is logged, never fatal."""
+    from frontdesk.core.audit import write_checkpoint
+    from frontdesk.core.db import Database
+
+    try:
+        write_checkpoint(Database(settings.database_url), settings)
+    except Exception as problem:  # the servers must outlive a database hiccup
+        log.error("audit checkpoint failed (%s); next attempt in an hour", type(problem).__name__)
+
+
 def serve(settings: Settings, model: Path, shell: bool = False) -> int:
     if shell and not settings.is_development:
         # rasa shell runs Rasa's own command-line channel: none of the channels' checks.
@@ -123,6 +139,7 @@ def serve(settings: Settings, model: Path, shell: bool = False) -> int:
     # In the terminal the servers' logs would interleave with the conversation: files instead.
     supervisor = Supervisor(env, log_dir=PROJECT_ROOT / "var" / "log" if shell else None)
     mailbox = None
+    retention = None
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -157,6 +174,10 @@ def serve(settings: Settings, model: Path, shell: bool = False) -> int:
         slack = ("on, /webhooks/slack/webhook" if settings.slack.configured
                  else "off (set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)")
         supervisor.wait_ready("rasa server", f"{settings.rasa_url}/")
+        from frontdesk.privacy.retention import RetentionScheduler
+
+        # Daily retention (docs/privacy.md): the first run a minute after start-up.
+        retention = RetentionScheduler(settings).start()
         # The CLI reads the same environment: in development it must be told so too.
         cli = f"{'FRONTDESK_ENV=development ' if settings.is_development else ''}.venv/bin/frontdesk"
         print(
@@ -175,11 +196,15 @@ Frontdesk is running.
 {development_notice(settings)}Press Ctrl-C to stop.""",
             flush=True,
         )
+        next_checkpoint = time.monotonic()
         while True:
             for name, process in supervisor.processes.items():
                 if process.poll() is not None:
                     print(f"{name} stopped unexpectedly (status {process.returncode})", file=sys.stderr)
                     return 1
+            if time.monotonic() >= next_checkpoint:
+                next_checkpoint += AUDIT_CHECKPOINT_SECONDS
+                checkpoint_audit_trail(settings)
             time.sleep(1)
     except KeyboardInterrupt:
         print("\nStopping...", flush=True)
@@ -188,6 +213,8 @@ Frontdesk is running.
         print(f"error: {problem}", file=sys.stderr)
         return 1
     finally:
+        if retention is not None:
+            retention.stop()
         supervisor.stop_all()
         if mailbox is not None:
             mailbox.stop()

@@ -6,10 +6,14 @@ it to a ``TicketingBackend``. Backends must make ``create_ticket`` idempotent on
 already exists instead of opening a second one. ``add_comment`` with a ``key`` is idempotent
 the same way: the comment carries the key (``keyed_body``), and a retry whose first attempt was
 applied, but whose answer was lost, finds it instead of adding it twice.
+
+``erase_requester_data`` serves data-subject erasure (``frontdesk.privacy.subject_requests``):
+it deletes tickets for good, and the requester's own record where the backend keeps people.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -71,6 +75,24 @@ class TicketSnapshot:
     updated_at: datetime | None  # naive UTC; None when the backend does not say
 
 
+@dataclass(frozen=True)
+class TicketErasure:
+    """What ``erase_requester_data`` did, in counts and the backend's ticket ids, never contents.
+
+    ``tickets_pending`` and ``requester_pending`` say what is still there because the backend
+    failed (``problem``, worded without personal data); asking again finishes the job."""
+
+    tickets_erased: int = 0
+    requesters_erased: int = 0
+    tickets_pending: tuple[str, ...] = ()
+    requester_pending: bool = False
+    problem: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return not self.tickets_pending and not self.requester_pending
+
+
 # Backends word these two exceptions' messages without ticket contents: the outbox stores them
 # as ``last_error`` and logs them.
 class TicketingUnavailable(Exception):
@@ -103,3 +125,8 @@ class TicketingBackend(Protocol):
 
     def ticket_snapshot(self, external_id: str) -> TicketSnapshot:
         """The ticket's status (as ``ticket_status``) and when it last changed."""
+
+    def erase_requester_data(self, external_ids: Sequence[str], requester_email: str | None) -> TicketErasure:
+        """Deletes these tickets (the backend's ids) for good and, where the backend keeps people,
+        the end user with this address and every ticket they requested. Idempotent: what is gone
+        already is skipped. An outage is reported in the result (``complete`` is False), not raised."""

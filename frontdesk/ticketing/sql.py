@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
-from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, Text, func, select
+from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, Text, delete, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from frontdesk.core.db import Database
 from frontdesk.core.schema import Base, utcnow
-from frontdesk.ticketing.port import TicketDraft, TicketRef, TicketSnapshot, keyed_body
+from frontdesk.ticketing.port import TicketDraft, TicketErasure, TicketRef, TicketSnapshot, keyed_body
 
 
 class TicketRow(Base):
@@ -108,3 +110,19 @@ class SqlTicketing:
             last_comment = session.execute(select(func.max(TicketCommentRow.created_at)).where(
                 TicketCommentRow.ticket_id == row.id)).scalar()
             return TicketSnapshot(row.status, max(filter(None, (row.created_at, last_comment))))
+
+    def erase_requester_data(self, external_ids: Sequence[str], requester_email: str | None,
+                             session: Session | None = None) -> TicketErasure:
+        """Deletes these tickets and their comments. Tickets here keep no requester record (they
+        name the customer by account id, which the erasure finds by itself), so the address is
+        not needed. With ``session`` the deletion joins the caller's transaction: the erasure of
+        the app database is all or nothing."""
+        if session is None:
+            with self.db.transaction() as own:
+                return self.erase_requester_data(external_ids, requester_email, own)
+        ticket_ids = sorted({int(external_id) for external_id in external_ids if external_id.isdigit()})
+        if not ticket_ids:
+            return TicketErasure()
+        session.execute(delete(TicketCommentRow).where(TicketCommentRow.ticket_id.in_(ticket_ids)))
+        erased = session.execute(delete(TicketRow).where(TicketRow.id.in_(ticket_ids))).rowcount
+        return TicketErasure(tickets_erased=int(erased or 0))

@@ -15,6 +15,14 @@ comment's ``metadata`` is read-only, so a keyed comment carries its key as its l
 listed (List Comments, ``sort_order=desc``); a comment that already carries the key means an
 earlier attempt was applied and only its answer was lost, and the PUT is skipped.
 
+Erasure (``erase_requester_data``, for data-subject requests) uses the documented calls only:
+Delete Ticket (``DELETE /api/v2/tickets/{id}``, to the deleted tickets) then Delete Ticket
+Permanently (``DELETE /api/v2/deleted_tickets/{id}``); the requester is found with Search Users
+(``query=email:...``), their tickets with List Requested Tickets, and they are removed with Delete
+User then Permanently Delete User (``DELETE /api/v2/deleted_users/{id}``). Only *end users* are
+ever deleted: agents and admins -- the API user that requests every handoff ticket is one -- never.
+A 404 means already gone, so a repeated erasure is harmless.
+
 Ticket contents (subject, summary, transcript, comments) are personal data even after
 redaction: they are sent to Zendesk and nowhere else -- never logged, never put in exception
 messages.
@@ -25,7 +33,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -36,6 +44,7 @@ import httpx
 from frontdesk.core.schema import parse_utc
 from frontdesk.ticketing.port import (
     TicketDraft,
+    TicketErasure,
     TicketingRejected,
     TicketingUnavailable,
     TicketRef,
@@ -60,6 +69,8 @@ _MAX_ERROR_TEXT = 200
 COMMENT_LOOKBACK = 100
 # Zendesk's idempotency keys are scoped to the account, which other integrations share.
 IDEMPOTENCY_PREFIX = "frontdesk-ticket:"
+# Pages of a user's requested tickets read at the most (100 each) when erasing them.
+MAX_REQUESTED_PAGES = 50
 
 
 def zendesk_tag(label: str) -> str:
@@ -147,6 +158,10 @@ def _error_text(response: httpx.Response) -> str:
         if isinstance(value, str) and value.strip():
             parts.append(value.strip()[:_MAX_ERROR_TEXT])
     return ": ".join(parts)
+
+
+class _Missing(Exception):
+    """A 404 where the caller said it may be (``_request(missing_ok=True)``)."""
 
 
 class ZendeskTicketing:
@@ -250,6 +265,32 @@ class ZendeskTicketing:
             raise TicketingUnavailable("Zendesk get ticket: response has no ticket status")
         return TicketSnapshot(status, parse_utc(ticket.get("updated_at")))
 
+    def erase_requester_data(self, external_ids: Sequence[str], requester_email: str | None) -> TicketErasure:
+        """Deletes the tickets for good, then the end user with this address (and every ticket
+        they requested). Stops at the first failure and reports what is left."""
+        ticket_ids = [ticket_id for ticket_id in dict.fromkeys(external_ids) if _TICKET_ID.fullmatch(ticket_id)]
+        tickets_erased = users_erased = users_done = 0
+        erased: set[str] = set()
+        users: list[int] | None = None
+        try:
+            users = self._end_users_with_email(requester_email) if requester_email else []
+            for user_id in users:
+                ticket_ids.extend(t for t in self._requested_ticket_ids(user_id) if t not in ticket_ids)
+            for ticket_id in ticket_ids:
+                tickets_erased += self._delete_for_good("tickets", "deleted_tickets", ticket_id, "delete ticket")
+                erased.add(ticket_id)
+            for user_id in users:
+                users_erased += self._delete_for_good("users", "deleted_users", str(user_id), "delete user")
+                users_done += 1
+        except (TicketingUnavailable, TicketingRejected) as problem:
+            log.warning("Zendesk erasure incomplete: %s", problem)
+            return TicketErasure(
+                tickets_erased, users_erased, tuple(t for t in ticket_ids if t not in erased),
+                requester_pending=bool(requester_email) and (users is None or users_done < len(users)),
+                problem=str(problem))
+        log.info("Zendesk erasure: %s tickets and %s users deleted for good", tickets_erased, users_erased)
+        return TicketErasure(tickets_erased, users_erased)
+
     # -- helpers --------------------------------------------------------------------------------
 
     def _payload(self, draft: TicketDraft) -> dict[str, Any]:
@@ -292,6 +333,45 @@ class ZendeskTicketing:
         ]
         return min(ids) if ids else None
 
+    def _end_users_with_email(self, email: str) -> list[int]:
+        """Ids of the end users with exactly this address (Search Users); never agents or admins."""
+        wanted = email.strip().lower()
+        data = self._request("GET", "/api/v2/users/search.json", "search users", params={"query": f"email:{wanted}"})
+        users = data.get("users")
+        if not isinstance(users, list):
+            raise TicketingUnavailable("Zendesk search users: response has no user list")
+        return [
+            user["id"] for user in users
+            if isinstance(user, dict) and isinstance(user.get("id"), int) and user.get("role") == "end-user"
+            and str(user.get("email") or "").strip().lower() == wanted
+        ]
+
+    def _requested_ticket_ids(self, user_id: int) -> list[str]:
+        """The ids of every ticket this user requested (List Requested Tickets, page by page)."""
+        found: list[str] = []
+        for page in range(1, MAX_REQUESTED_PAGES + 1):
+            data = self._request("GET", f"/api/v2/users/{user_id}/tickets/requested.json", "list requested tickets",
+                                 params={"page": str(page), "per_page": str(COMMENT_LOOKBACK)})
+            tickets = data.get("tickets")
+            if not isinstance(tickets, list):
+                raise TicketingUnavailable("Zendesk list requested tickets: response has no ticket list")
+            found.extend(str(self._ticket_id(ticket, "list requested tickets")) for ticket in tickets)
+            if not data.get("next_page"):
+                break
+        return found
+
+    def _delete_for_good(self, live: str, deleted: str, record_id: str, action: str) -> int:
+        """Delete, then delete permanently: 1 if the record was there in either state, 0 if not."""
+        found = False
+        for path, step in ((f"/api/v2/{live}/{record_id}.json", action),
+                           (f"/api/v2/{deleted}/{record_id}.json", action + " permanently")):
+            try:
+                self._request("DELETE", path, step, missing_ok=True)
+                found = True
+            except _Missing:
+                pass  # gone already (or never there): nothing to do
+        return int(found)
+
     def _has_keyed_comment(self, ticket_id: str, body: str, key: str) -> bool:
         """Whether one of the ticket's newest comments is this keyed comment (List Comments)."""
         data = self._request(
@@ -316,8 +396,11 @@ class ZendeskTicketing:
         params: Mapping[str, str] | None = None,
         json: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        missing_ok: bool = False,
     ) -> dict[str, Any]:
-        """One API call, with failures sorted into "try again later" and "will never work"."""
+        """One API call, with failures sorted into "try again later" and "will never work".
+
+        ``missing_ok``: a 404 raises ``_Missing`` (a deletion of what is gone already). A 204 answers {}."""
         try:
             response = self._client.request(method, path, params=params, json=json, headers=headers)
         except httpx.TimeoutException as exc:
@@ -335,6 +418,10 @@ class ZendeskTicketing:
                 f"Zendesk {action}: HTTP {status}" + (f" {detail}" if detail else ""),
                 retry_after=_retry_after(response),
             )
+        if status == 404 and missing_ok:
+            raise _Missing(action)
+        if status == 204:
+            return {}
         if status >= 300:
             detail = _error_text(response)
             raise TicketingRejected(f"Zendesk {action}: HTTP {status}" + (f" {detail}" if detail else ""))

@@ -108,11 +108,17 @@ def test_the_action_server_warms_presidio_up_in_the_background_before_serving(mo
             seen["warming_up"] = [t for t in threading.enumerate() if t.name == "presidio-warm-up"]
             serving.set()
 
+    def default_redactor(sensitive_identifiers: tuple[str, ...] = ()) -> Redactor:
+        seen["identifiers"] = sensitive_identifiers  # the configured ones: the redactor the handoffs use
+        return Redactor()
+
     monkeypatch.setenv("ACTION_SERVER_SECRET", "plumbing-test-secret-0123456789abcdef")
-    monkeypatch.setattr(action_server, "default_redactor", lambda: Redactor())
+    monkeypatch.setenv("FRONTDESK_SENSITIVE_IDENTIFIERS", r"LIC-\d{4}")
+    monkeypatch.setattr(action_server, "default_redactor", default_redactor)
     monkeypatch.setattr(action_server, "secure_action_app", lambda secret: App())
     assert action_server.main() == 0
     assert warmed.wait(10) and seen["text"] == "warm up" and seen["options"]["workers"] == 1
+    assert seen["identifiers"] == (r"LIC-\d{4}",)
     [thread] = seen["warming_up"]
     assert thread.daemon
 

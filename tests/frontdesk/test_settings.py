@@ -179,3 +179,16 @@ def test_development_never_listens_on_a_network_and_production_secrets_differ():
     with pytest.raises(SettingsError, match="must all be different"):
         Settings.from_env({**SECRETS, "CUSTOMER_TOKEN_SECRET": SECRETS["RASA_JWT_SECRET"],
                            "CUSTOMER_TOKEN_ISSUER": "site", "CUSTOMER_TOKEN_AUDIENCE": "chat"})
+
+
+def test_retention_periods_and_sensitive_identifiers_come_from_the_environment():
+    settings = Settings.from_env({"FRONTDESK_ENV": "development", "FRONTDESK_RETAIN_TRACKER_DAYS": "30",
+                                  "FRONTDESK_RETAIN_TICKETS_DAYS": "0",
+                                  "FRONTDESK_SENSITIVE_IDENTIFIERS": r"LIC-\d{4}  EMP\d{6}"})
+    assert (settings.privacy.tracker_events_days, settings.privacy.tickets_days) == (30, 0)
+    assert settings.privacy.sensitive_identifiers == (r"LIC-\d{4}", r"EMP\d{6}")
+    assert Settings.from_env({"FRONTDESK_ENV": "development"}).privacy.mail_outbox_days == 30
+    with pytest.raises(SettingsError, match="FRONTDESK_SENSITIVE_IDENTIFIERS: 'LIC-\\(' is not a regular expression"):
+        Settings.from_env({"FRONTDESK_ENV": "development", "FRONTDESK_SENSITIVE_IDENTIFIERS": "LIC-("})
+    with pytest.raises(SettingsError, match="FRONTDESK_RETAIN_AUDIT_DAYS must be >= 0"):
+        Settings.from_env({"FRONTDESK_ENV": "development", "FRONTDESK_RETAIN_AUDIT_DAYS": "-1"})

@@ -30,7 +30,7 @@ def test_a_reset_nobody_can_do_automatically_reaches_the_security_queue(stack: S
     name, control = f"sec-reset-{address[:6]}-{stack.backend}", f"sec-reset-ctl-{address[:6]}-{stack.backend}"
     answer = stack.texts(name, f"I forgot my password, my email is {address}")
     assert stack.texts(control, "I forgot my password, my email is nobody.at.all@example.com") == answer
-    agent = issue_token(stack, f"Security desk {address[:6]} {stack.backend}")
+    agent = issue_token(stack, f"Security desk {address[:6]} {stack.backend}", "agent", queues=("security",))
     api = httpx.Client(base_url=f"{stack.web_url}/api/agent", headers={"Authorization": f"Bearer {agent}"},
                        timeout=30)
     reference = stack.reference(name)

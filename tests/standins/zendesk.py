@@ -9,6 +9,16 @@ header, JSON, connection pool, timeouts -- is exercised, not a mocked transport.
     GET  /api/v2/tickets/{id}.json                show    -> 200 {"ticket": {...}} | 404
     PUT  /api/v2/tickets/{id}.json                update (comment, status, priority) -> 200
     GET  /api/v2/tickets/{id}/comments[.json]     list comments (sort_order, page, per_page)
+    DELETE /api/v2/tickets/{id}.json              delete  -> 204; the ticket moves to the deleted tickets
+    DELETE /api/v2/deleted_tickets/{id}.json      delete permanently -> 200 {"job_status": {...}} | 404
+    GET  /api/v2/users/search.json?query=...      search users (``email:<address>`` or an exact address)
+    GET  /api/v2/users/{id}/tickets/requested.json  list requested tickets (page, per_page)
+    DELETE /api/v2/users/{id}.json                delete user -> 200 {"user": {..., "active": false}}
+    DELETE /api/v2/deleted_users/{id}.json        permanently delete user -> 200 {"deleted_user": {...}} | 404
+
+A create may name its requester with ``requester_id`` (the API user otherwise). ``add_user``
+adds an end user (as Zendesk does when an agent e-mails a new address); the API user itself is
+an admin. Permanent deletions are applied at once (Zendesk queues them as a job).
 
 Shapes follow Zendesk's documentation. Faults for tests: ``rate_limit_next``, ``fail_next``,
 ``lose_next_responses`` (the request is applied, the answer never arrives) and
@@ -39,6 +49,10 @@ API_USER_ID = 9001  # the user the API token belongs to: requester and author of
 
 _TICKET_PATH = re.compile(r"/api/v2/tickets/([0-9]+)\.json")
 _COMMENTS_PATH = re.compile(r"/api/v2/tickets/([0-9]+)/comments(?:\.json)?")
+_DELETED_TICKET_PATH = re.compile(r"/api/v2/deleted_tickets/([0-9]+)\.json")
+_USER_PATH = re.compile(r"/api/v2/users/([0-9]+)\.json")
+_DELETED_USER_PATH = re.compile(r"/api/v2/deleted_users/([0-9]+)\.json")
+_REQUESTED_PATH = re.compile(r"/api/v2/users/([0-9]+)/tickets/requested(?:\.json)?")
 IDEMPOTENCY_TTL_SECONDS = 2 * 60 * 60  # Zendesk keeps an idempotency key for two hours
 MAX_PER_PAGE = 100
 
@@ -113,7 +127,8 @@ class _Handler(BaseHTTPRequestHandler):
         if status == DROP_CONNECTION:
             self.close_connection = True  # applied, but the client never hears back
             return
-        data = json.dumps(payload).encode("utf-8")
+        # A 204 has no body (Delete Ticket answers one).
+        data = b"" if status == HTTPStatus.NO_CONTENT else json.dumps(payload).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
@@ -133,6 +148,10 @@ class ZendeskStandIn:
         self.email = email
         self.api_token = api_token
         self.tickets: dict[int, dict[str, Any]] = {}
+        self.deleted_tickets: dict[int, dict[str, Any]] = {}  # soft-deleted, until deleted permanently
+        self.users: dict[int, dict[str, Any]] = {API_USER_ID: self._user(API_USER_ID, "Frontdesk bot", email, "admin")}
+        self.deleted_users: dict[int, dict[str, Any]] = {}
+        self._next_user_id = API_USER_ID + 1
         self.requests: list[tuple[str, str]] = []  # (method, request target incl. query string)
         self._next_ticket_id = first_id
         self._next_comment_id = 1
@@ -211,6 +230,22 @@ class ZendeskStandIn:
         with self._lock:
             self._responses_to_lose.extend([method] * n)
 
+    # -- people ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _user(user_id: int, name: str, email: str, role: str) -> dict[str, Any]:
+        now = _now()
+        return {"id": user_id, "url": f"/api/v2/users/{user_id}.json", "name": name, "email": email,
+                "role": role, "active": True, "created_at": now, "updated_at": now}
+
+    def add_user(self, name: str, email: str, role: str = "end-user") -> int:
+        """An end user (or agent), as Zendesk creates one when an agent e-mails a new address."""
+        with self._lock:
+            user_id = self._next_user_id
+            self._next_user_id += 1
+            self.users[user_id] = self._user(user_id, name, email, role)
+            return user_id
+
     # -- the API --------------------------------------------------------------------------------
 
     def dispatch(
@@ -238,6 +273,20 @@ class ZendeskStandIn:
                 return self._list(query.get("external_id", [None])[0])
             if method == "POST":
                 return self._idempotent_create(body, idempotency_key)
+        if parts.path == "/api/v2/users/search.json" and method == "GET":
+            return self._search_users(query.get("query", [""])[0])
+        match = _REQUESTED_PATH.fullmatch(parts.path)
+        if match and method == "GET":
+            return self._requested(int(match.group(1)), query)
+        match = _DELETED_TICKET_PATH.fullmatch(parts.path)
+        if match and method == "DELETE":
+            return self._delete_permanently(self.deleted_tickets, int(match.group(1)), "ticket")
+        match = _USER_PATH.fullmatch(parts.path)
+        if match and method == "DELETE":
+            return self._delete_user(int(match.group(1)))
+        match = _DELETED_USER_PATH.fullmatch(parts.path)
+        if match and method == "DELETE":
+            return self._delete_permanently(self.deleted_users, int(match.group(1)), "user")
         match = _COMMENTS_PATH.fullmatch(parts.path)
         if match and method == "GET":
             ticket = self.tickets.get(int(match.group(1)))
@@ -253,6 +302,9 @@ class ZendeskStandIn:
                 return 200, {"ticket": self._public(ticket)}, {}
             if method == "PUT":
                 return self._update(ticket, body)
+            if method == "DELETE":
+                self.deleted_tickets[ticket["id"]] = self.tickets.pop(ticket["id"])
+                return HTTPStatus.NO_CONTENT, {}, {}
         return 404, {"error": "InvalidEndpoint", "description": "Not found"}, {}
 
     def _authorized(self, authorization: str | None) -> bool:
@@ -296,6 +348,44 @@ class ZendeskStandIn:
         if status < 300:
             self._idempotent[key] = (request, (status, copy.deepcopy(payload), headers), now)
         return status, payload, {**headers, "x-idempotency-lookup": "miss"}
+
+    def _search_users(self, search: str) -> Reply:
+        """Search Users, as far as Frontdesk uses it: ``email:<address>`` (or a bare address)."""
+        wanted = search.removeprefix("email:").strip().lower()
+        users = [copy.deepcopy(user) for user in self.users.values() if user["email"].lower() == wanted]
+        return 200, {"users": users, "next_page": None, "previous_page": None, "count": len(users)}, {}
+
+    def _requested(self, user_id: int, query: dict[str, list[str]]) -> Reply:
+        if user_id not in self.users:
+            return 404, {"error": "RecordNotFound", "description": "Not found"}, {}
+        page = max(int(query.get("page", ["1"])[0]), 1)
+        per_page = min(max(int(query.get("per_page", [str(MAX_PER_PAGE)])[0]), 1), MAX_PER_PAGE)
+        tickets = [self._public(t) for t in self.tickets.values() if t["requester_id"] == user_id]
+        start = (page - 1) * per_page
+        more = start + per_page < len(tickets)
+        return 200, {"tickets": tickets[start : start + per_page], "count": len(tickets), "previous_page": None,
+                     "next_page": f"{self.url}/api/v2/users/{user_id}/tickets/requested.json?page={page + 1}"
+                     if more else None}, {}
+
+    def _delete_user(self, user_id: int) -> Reply:
+        user = self.users.get(user_id)
+        if user is None:
+            return 404, {"error": "RecordNotFound", "description": "Not found"}, {}
+        if user_id == API_USER_ID:
+            return 403, {"error": "Forbidden", "description": "You cannot delete yourself"}, {}
+        user["active"] = False
+        self.deleted_users[user_id] = self.users.pop(user_id)
+        return 200, {"user": copy.deepcopy(user)}, {}
+
+    def _delete_permanently(self, deleted: dict[int, dict[str, Any]], record_id: int, kind: str) -> Reply:
+        """Only a soft-deleted record can be deleted permanently, as in Zendesk."""
+        record = deleted.pop(record_id, None)
+        if record is None:
+            return 404, {"error": "RecordNotFound", "description": "Not found"}, {}
+        if kind == "user":
+            return 200, {"deleted_user": {"id": record_id, "name": "Permanently Deleted User", "active": False}}, {}
+        job = {"id": f"job-{record_id}", "status": "queued", "total": 1, "progress": None, "message": None}
+        return 200, {"job_status": job}, {}
 
     def _list_comments(self, ticket: dict[str, Any], query: dict[str, list[str]]) -> Reply:
         """List Comments: oldest first unless ``sort_order=desc``; offset pagination."""
@@ -342,6 +432,9 @@ class ZendeskStandIn:
             isinstance(item, dict) and isinstance(item.get("id"), int) for item in custom_fields
         ):
             return _invalid("Custom fields: must be a list of {id, value}")
+        requester_id = fields.get("requester_id", API_USER_ID)
+        if requester_id not in self.users:
+            return _invalid("Requester: is invalid")
         now = _now()
         ticket_id = self._next_ticket_id
         self._next_ticket_id += 1
@@ -355,7 +448,7 @@ class ZendeskStandIn:
             "description": comment["body"],
             "priority": priority,
             "status": "new",
-            "requester_id": API_USER_ID,
+            "requester_id": requester_id,
             "submitter_id": API_USER_ID,
             "assignee_id": None,
             "group_id": fields.get("group_id"),

@@ -4,14 +4,17 @@ tests use the real Rasa server)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+import yaml
 from sqlalchemy import select, update
 
 from frontdesk.agents.conversations import ConversationUnavailable, TranscriptTurn, turns_from_events
 from frontdesk.agents.directory import ApiTokenRow
 from frontdesk.agents.workspace import WorkspaceError
 from frontdesk.core.audit import DecisionContext
-from frontdesk.handoff.service import HandoffRow
+from frontdesk.handoff.service import HandoffRow, Turn
 from frontdesk.insights.csat import parse_rating
 from frontdesk.insights.kpi import kpi_report
 from frontdesk.ticketing.sql import TicketRow
@@ -45,9 +48,9 @@ def workspace(services, monkeypatch):
     return services.workspace
 
 
-def principal(services, name: str, *roles: str):
+def principal(services, name: str, *roles: str, queues: set[str] | None = None):
     with services.db.transaction() as session:
-        _, token = services.agents.issue_token(session, name, set(roles or ("agent",)))
+        _, token = services.agents.issue_token(session, name, set(roles or ("agent",)), queues=queues)
     with services.db.transaction() as session:
         return services.agents.authenticate(session, token), token
 
@@ -111,7 +114,7 @@ def test_an_email_follow_up_is_answered_by_email_not_in_the_chat(services, works
     listed = {h["reference"]: h for h in workspace.open_handoffs("security")}
     assert {h["channel"] for h in listed.values()} == {"email"}
     sso, _ = sorted(listed)  # the first request: the SSO account
-    sam, _ = principal(services, "Sam")
+    sam, _ = principal(services, "Sam", queues={"security"})  # security is a restricted queue
 
     with pytest.raises(WorkspaceError) as refused:
         workspace.reply(sso, sam, "Hi, Sam here")
@@ -156,11 +159,64 @@ def test_corrections_become_training_candidates_and_a_kpi(services, workspace):
         workspace.record_feedback(right, sam, False, "not_an_intent")
     assert bad.value.status == 422
     with services.db.transaction() as session:
-        candidates = workspace.feedback.training_candidates(session)
         report = kpi_report(session, workspace.feedback)
-    assert "intent: report_dispute" in candidates and "<CREDIT_CARD>" in candidates
-    assert "4111" not in candidates
     assert report["agent_corrected"] == [{"intent": "request_refund", "reviewed": 2, "corrected": 1, "rate": 0.5}]
+
+
+def test_restricted_queues_are_worked_only_by_tokens_that_name_them(services, workspace):
+    security = hand_off(services, request("stolen", intent="report_security_incident")).reference
+    general = hand_off(services, request("general", intent="request_human", reason="customer_asked")).reference
+    sam, _ = principal(services, "Sam")  # the unrestricted queues
+    desk, _ = principal(services, "Sec", queues={"security"})  # that queue only
+    lead, _ = principal(services, "Lead", "agent", "supervisor")  # every queue
+
+    def visible(agent) -> tuple[set[str], set[str]]:
+        return ({h["reference"] for h in workspace.open_handoffs(viewer=agent)},
+                {q.name for q in workspace.queues(agent)} & {"security", "general", "legal"})
+
+    assert visible(sam) == ({general}, {"general"})
+    assert visible(desk) == ({security}, {"security"})
+    assert visible(lead) == ({general, security}, {"general", "security", "legal"})
+    for act in (lambda: workspace.ticket(security, sam), lambda: workspace.claim(security, sam),
+                lambda: workspace.note(security, sam, "x"), lambda: workspace.close(security, sam),
+                lambda: workspace.record_feedback(security, sam, True, None),
+                lambda: workspace.claim(general, desk)):
+        with pytest.raises(WorkspaceError) as refused:
+            act()
+        assert refused.value.status == 403 and "which your token does not cover" in str(refused.value)
+    assert workspace.claim(security, desk)["claimed_by"] == "Sec"
+
+
+def test_the_training_export_is_redacted_de_duplicated_and_least_confident_first(services, workspace):
+    sam, _ = principal(services, "Sam")
+    not_mine = [Turn("customer", "there is a charge on my statement that is not mine")]
+    reviews = [  # (conversation, confidence, its last message, the agent's intent; None = the bot was right)
+        ("a", 0.62, None, "report_dispute"), ("b", 0.41, not_mine, "report_dispute"),
+        ("c", 0.93, None, None), ("d", 0.55, not_mine, "report_dispute"),
+    ]
+    for conversation, confidence, turns, correct in reviews:
+        handoff = request(conversation, intent="request_refund", confidence=confidence)
+        if turns:
+            handoff = dataclasses.replace(handoff, turns=turns)
+        reference = hand_off(services, handoff).reference
+        workspace.record_feedback(reference, sam, correct is None, correct)
+    # The export redacts again, with the redactor of the day: here one that also hides "statement".
+    with services.db.transaction() as session:
+        export = workspace.feedback.training_export(session, lambda text: text.replace("statement", "<X>"),
+                                                    rare_below=2)
+    rows = [(c.text, c.intent, c.confidence, c.corrected, c.times, c.conflicting) for c in export.candidates]
+    refund_text = rows[1][0]
+    assert rows == [
+        ("there is a charge on my <X> that is not mine", "report_dispute", 0.41, True, 2, False),
+        (refund_text, "report_dispute", 0.62, True, 1, True),  # an agent confirmed the same text as a refund
+        (refund_text, "request_refund", 0.93, False, 1, True),
+    ]
+    assert "<CREDIT_CARD>" in refund_text and "4111" not in str(export.as_dict())
+    assert [(i.intent, i.examples, i.rare) for i in export.intents] == [
+        ("report_dispute", 2, False), ("request_refund", 1, True)]
+    # For review as Rasa NLU data: what agents disagree on waits for a person.
+    nlu = yaml.safe_load(export.as_rasa_nlu())["nlu"]
+    assert nlu == [{"intent": "report_dispute", "examples": "- there is a charge on my <X> that is not mine\n"}]
 
 
 def test_csat_is_recorded_once_per_closed_handoff(services, workspace):

@@ -1,0 +1,1 @@
+"""Privacy: data-subject requests (export and erasure) and retention (docs/privacy.md)."""
