@@ -216,6 +216,9 @@ class PrivacySettings:
     telemetry_days: int = 400
     mail_outbox_days: int = 30
     verification_days: int = 30
+    # How often `frontdesk serve` runs retention itself; 0: it does not (a cron job or a single
+    # scheduled worker runs `frontdesk privacy retention run` instead).
+    retention_every_hours: int = 24
     # The company's own identifiers that count as personal data (regular expressions, separated
     # by whitespace), e.g. licence keys or internal user ids: redacted like e-mail addresses.
     sensitive_identifiers: tuple[str, ...] = ()
@@ -462,6 +465,8 @@ class Settings:
                 mail_outbox_days=_int(env, "FRONTDESK_RETAIN_OUTBOX_DAYS", PrivacySettings.mail_outbox_days),
                 verification_days=_int(env, "FRONTDESK_RETAIN_VERIFICATION_DAYS",
                                        PrivacySettings.verification_days),
+                retention_every_hours=_int(env, "FRONTDESK_RETENTION_EVERY_HOURS",
+                                           PrivacySettings.retention_every_hours),
                 sensitive_identifiers=tuple(env.get("FRONTDESK_SENSITIVE_IDENTIFIERS", "").split()),
                 audit_checkpoint_file=Path(env.get("FRONTDESK_AUDIT_CHECKPOINT_FILE")
                                            or PrivacySettings.audit_checkpoint_file),

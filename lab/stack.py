@@ -459,6 +459,8 @@ def local_stack(workdir: Path, model: Path, extra_env: Mapping[str, str] | None 
             "FRONTDESK_WEB_PORT": str(ports["web"]),
             "SMTP_HOST": mailbox.host,
             "SMTP_PORT": str(mailbox.port),
+            # Its own database, so its own audit checkpoints: never the installation's var/ file.
+            "FRONTDESK_AUDIT_CHECKPOINT_FILE": str(workdir / "audit-checkpoints.jsonl"),
             **({} if outbox_poll_seconds is None else {"OUTBOX_POLL_SECONDS": f"{outbox_poll_seconds:g}"}),
             **keys.environment(),
             **({} if dev_mailbox is None else {"FRONTDESK_DEV_MAILBOX": "1" if dev_mailbox else "0"}),

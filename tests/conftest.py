@@ -16,7 +16,7 @@ import pytest
 from frontdesk.bootstrap import Services, build_services
 from frontdesk.core.db import Database, dispose_engines
 from frontdesk.entrypoints.cli import main as frontdesk_cli
-from frontdesk.settings import ResetPolicy, Settings, SmtpSettings
+from frontdesk.settings import PrivacySettings, ResetPolicy, Settings, SmtpSettings
 from tests.stack import PRODUCTION_SECRETS, Stack, running_stack
 from tests.support import Mailbox, create_postgres_database, drop_postgres_database
 
@@ -106,13 +106,15 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(database_url: str, smtp_sink: Mailbox) -> Settings:
+def settings(database_url: str, smtp_sink: Mailbox, tmp_path: Path) -> Settings:
     return Settings(
         env="development",
         database_url=database_url,
         public_url="http://reset.test",
         smtp=SmtpSettings(host=smtp_sink.host, port=smtp_sink.port),
         reset=ResetPolicy(),
+        # The test's own checkpoints, never the checkout's var/ file.
+        privacy=PrivacySettings(audit_checkpoint_file=tmp_path / "audit-checkpoints.jsonl"),
     )
 
 

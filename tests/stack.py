@@ -68,6 +68,7 @@ class Stack:
     statuspage: StatuspageStandIn | None = None  # the status feed, when the stack reads one
     # The CLI acts as this admin (docs/roles.md): the stack's first admin, issued without a token.
     operator_token: str = field(default="", repr=False)
+    log: Path | None = None  # what `frontdesk serve` and its servers wrote
 
     @property
     def production(self) -> bool:
@@ -204,7 +205,10 @@ def running_stack(name: str, workdir: Path, extra_env: dict[str, str] | None = N
         pytest.fail(f"{MODEL} is missing: run `make train` (make test does it)")
     # Development as `make run` has it (the demo sign-in on, the servers' secrets made up), unless
     # the caller asks for production.
-    extra_env = {"FRONTDESK_ENV": "development", "FRONTDESK_DEMO_SIGN_IN": "1", **(extra_env or {})}
+    # Retention runs when a test runs it (tests/e2e/test_retention_under_load.py), not on a timer
+    # that races it.
+    extra_env = {"FRONTDESK_ENV": "development", "FRONTDESK_DEMO_SIGN_IN": "1", "FRONTDESK_RETENTION_EVERY_HOURS": "0",
+                 **(extra_env or {})}
     if extra_env["FRONTDESK_ENV"] == "production":
         extra_env.pop("FRONTDESK_DEMO_SIGN_IN")
     # Production reads the service status from a Statuspage feed (the stand-in), development from
@@ -217,7 +221,8 @@ def running_stack(name: str, workdir: Path, extra_env: dict[str, str] | None = N
             stack = Stack(local.rasa_url, local.web_url, local.database_url, local.mailbox, local.process,
                           {"startup_seconds": local.startup_seconds}, name, slack,
                           {k: v for k, v in local.env.items() if os.environ.get(k) != v},
-                          statuspage=statuspage if extra_env["FRONTDESK_ENV"] == "production" else None)
+                          statuspage=statuspage if extra_env["FRONTDESK_ENV"] == "production" else None,
+                          log=local.log)
             stack.operator_token = issue_token(stack, f"Stack admin {name}", "admin")
             yield stack
             # Ctrl-C stops every process, cleanly (what `frontdesk serve` left behind is only

@@ -23,13 +23,13 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, DateTime, Float, Integer, String, Text, UniqueConstraint, select, text
+from sqlalchemy import Column, DateTime, Float, Integer, String, Text, UniqueConstraint, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from frontdesk.core.schema import Base, utcnow
@@ -262,6 +262,9 @@ class _Erasure:
 
 
 class AuditLog:
+    def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
+        self.clock = clock
+
     def record(
         self,
         session: Session,
@@ -417,7 +420,7 @@ class AuditLog:
             last = max(pending, key=lambda o: o.sequence)
             if last.sequence > sequence:
                 sequence, previous_hash = last.sequence, last.record_hash
-        row.recorded_at = row.recorded_at or utcnow()
+        row.recorded_at = row.recorded_at or self.clock()
         row.details = row.details if row.details is not None else "{}"
         row.sequence = sequence + 1
         row.previous_hash = previous_hash
@@ -564,6 +567,43 @@ def write_checkpoint(db: Database, settings: Settings) -> Checkpoint:
         checkpoint = checkpoint_head(session, settings.secret_key)
     append_checkpoint(settings.privacy.audit_checkpoint_file, checkpoint)
     return checkpoint
+
+
+def prunable_through(session: Session, cutoff: datetime) -> int:
+    """The last sequence of the chain's oldest stretch written before ``cutoff``: every record up
+    to it may go (0: none). It stops at the first record that is still in its period, so what is
+    left is one unbroken chain whatever the clocks of concurrent writers did."""
+    first_kept = session.execute(select(func.min(AuditRow.sequence)).where(
+        AuditRow.sequence.is_not(None), AuditRow.recorded_at >= cutoff)).scalar()
+    if first_kept is not None:
+        return int(first_kept) - 1
+    return AuditLog().head(session)[0]
+
+
+def prune_before(db: Database, settings: Settings, cutoff: datetime, batch_size: int = 5000,
+                 now: datetime | None = None) -> tuple[int, int]:
+    """Deletes the chain's records written before ``cutoff``, oldest first, ``batch_size`` a
+    transaction; (records deleted, batches). Before each batch goes, a signed checkpoint of its
+    last record is written outside the database: ``verify`` accepts a chain whose start was
+    pruned only when such a checkpoint vouches for the record the new first one links to, so a
+    run interrupted between batches still verifies."""
+    deleted = batches = 0
+    with db.transaction() as session:
+        through = prunable_through(session, cutoff)
+        start = session.execute(select(func.min(AuditRow.sequence)).where(AuditRow.sequence.is_not(None))).scalar()
+    if start is None or through < start:
+        return 0, 0
+    for low in range(int(start), through + 1, batch_size):
+        high = min(low + batch_size - 1, through)
+        with db.transaction() as session:
+            _lock_chain(session)
+            record_hash = session.execute(select(AuditRow.record_hash).where(AuditRow.sequence == high)).scalar_one()
+            append_checkpoint(settings.privacy.audit_checkpoint_file, Checkpoint.sign(
+                high, record_hash, (now or utcnow()).replace(microsecond=0), settings.secret_key))
+            result = session.execute(delete(AuditRow).where(AuditRow.sequence >= low, AuditRow.sequence <= high))
+        deleted += result.rowcount
+        batches += 1
+    return deleted, batches
 
 
 def verify_trail(db: Database, settings: Settings) -> Verification:

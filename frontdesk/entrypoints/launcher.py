@@ -174,10 +174,11 @@ def serve(settings: Settings, model: Path, shell: bool = False) -> int:
         slack = ("on, /webhooks/slack/webhook" if settings.slack.configured
                  else "off (set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)")
         supervisor.wait_ready("rasa server", f"{settings.rasa_url}/")
-        from frontdesk.privacy.retention import RetentionScheduler
+        if settings.privacy.retention_every_hours:
+            from frontdesk.privacy.retention import RetentionScheduler
 
-        # Daily retention (docs/privacy.md): the first run a minute after start-up.
-        retention = RetentionScheduler(settings).start()
+            # Retention (docs/privacy.md), daily by default: the first run a minute after start-up.
+            retention = RetentionScheduler(settings, interval=settings.privacy.retention_every_hours * 3600.0).start()
         # The CLI reads the same environment: in development it must be told so too.
         cli = f"{'FRONTDESK_ENV=development ' if settings.is_development else ''}.venv/bin/frontdesk"
         print(

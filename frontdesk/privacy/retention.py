@@ -25,8 +25,11 @@ What "past its period" means, kind by kind, and why it is deleted rather than re
   change (its newest comment, else its creation) is older than the period goes with its comments,
   unless an open handoff still points at it. Legacy ``escalations`` past the period go unless
   still open. Nothing needs to stay: audit records name conversations, not these rows.
-- **Audit records**: kept. The trail is a hash chain: deleting rows breaks it unless a checkpoint
-  of the chain head was written first. The plan reports how many are past the period.
+- **Audit records**: the chain's oldest stretch written before the cutoff, from its first record
+  on (never one in the middle: that would break the chain). The trail is a hash chain, so before
+  each batch goes a signed checkpoint of its last record is written outside the database
+  (``frontdesk.core.audit.prune_before``); ``frontdesk audit verify`` accepts the shortened chain
+  on that checkpoint's word, even after a run interrupted between batches.
 - **Telemetry**: CSAT answers and agent feedback older than the period are deleted (the insights
   read counts over a window shorter than any sensible period). Two kinds have a short fixed
   period whatever the setting, as the web app's housekeeping already has: rate-limit hits after
@@ -77,6 +80,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from frontdesk.accounts.customer_token import TokenUseRow
 from frontdesk.accounts.verification import VerificationRow
 from frontdesk.agents.feedback import FeedbackRow
+from frontdesk.core.audit import prune_before
 from frontdesk.core.db import Database
 from frontdesk.core.ratelimit import RateLimitHitRow
 from frontdesk.core.schema import utcnow
@@ -93,7 +97,8 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 500
 # As the web app's housekeeping (SqlRateLimiter.purge): longer than the longest limit window (a day).
 RATE_LIMIT_HITS_KEPT = timedelta(days=2)
-AUDIT_KEPT_NOTE = "kept: the audit chain prunes only after a checkpoint (not implemented here)"
+# Audit records are small and pruned from the chain's start: bigger batches, one checkpoint each.
+AUDIT_BATCH_SIZE = 5000
 
 # Rasa creates and owns this table (rasa.core.tracker_store.SQLTrackerStore.SQLEvent): described
 # here only as far as retention reads it, on a metadata of its own so that Alembic never sees it.
@@ -325,7 +330,7 @@ def _audit_item(connection: Connection, settings: Settings, now: datetime) -> Pl
         due = int(connection.execute(select(func.count()).select_from(_audit_records)
                                      .where(_audit_records.c.recorded_at < cutoff)).scalar_one())
     return PlanItem("audit", _audit_records.name, _period_text(days), days, cutoff, due, "rows",
-                    AUDIT_KEPT_NOTE if days else "keep forever")
+                    "delete" if days else "keep forever")
 
 
 # -- run ------------------------------------------------------------------------------------------
@@ -346,6 +351,8 @@ def run_retention(db: Database, settings: Settings, now: datetime, batch_size: i
             continue
         if item.kind == "tracker_events":
             deleted, batches = _delete_stale_conversations(db, item.cutoff, batch_size)
+        elif item.kind == "audit":
+            deleted, batches = prune_before(db, settings, item.cutoff, max(batch_size, AUDIT_BATCH_SIZE), now)
         else:
             rule = next(rule for rule in _rules() if rule.target == item.target)
             deleted, batches = _delete_rows(db, rule, item.cutoff, now, batch_size)

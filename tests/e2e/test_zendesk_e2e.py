@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
 
 from frontdesk.core.db import Database
+from tests.security.test_no_raw_pii import Probe, found_in, tables_as_text, talk
 from tests.stack import Stack, running_stack
 from tests.standins.zendesk import ZendeskStandIn
 from tests.support import DeadlineExceeded, create_postgres_database, drop_postgres_database, wait_until
@@ -27,7 +29,7 @@ GROUPS = {"billing": 20, "disputes": 21, "general": 22, "enterprise_success": 23
 @pytest.fixture(scope="module")
 def zendesk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, ZendeskStandIn]]:
     workdir = tmp_path_factory.mktemp("e2e-zendesk")
-    database_url = create_postgres_database(f"frontdesk_e2e_zd_{workdir.name[-8:]}")
+    database_url = create_postgres_database(f"frontdesk_e2e_zd_{uuid.uuid4().hex[:12]}")
     env = {
         "FRONTDESK_DATABASE_URL": database_url,
         "FRONTDESK_REDIS_URL": "redis://127.0.0.1:6379/2",
@@ -125,3 +127,25 @@ def test_a_ticket_solved_in_zendesk_hands_the_conversation_back_to_the_bot(zende
     assert kinds.index(("resume", None)) < kinds.index(("action", "utter_ask_csat"))
     # The bot is back: the customer's rating is answered, not appended to a closed ticket.
     assert any("Thank you for the rating" in r for r in stack.texts(conversation, "4 out of 5, quick help"))
+
+
+def test_no_raw_personal_data_reaches_zendesk(zendesk_stack):
+    """The Zendesk half of tests/security/test_no_raw_pii.py: the ticket and the comment written
+    while waiting reach Zendesk redacted; nothing raw in the tables, the log or Zendesk."""
+    stack, zendesk = zendesk_stack
+    probe = Probe.new("zendesk")
+    names = talk(stack, probe, "zendesk")
+    key = f"{stack.reference(names['handoff'])}:"
+
+    def our_tickets() -> list[dict]:
+        return [t for t in zendesk.tickets.values() if t["external_id"].startswith(key)]
+
+    # Created, then the message written while waiting as a comment.
+    wait_until(lambda: sum(len(t["comments"]) for t in our_tickets()) >= 2, 30,
+               "the ticket and its comment never reached Zendesk", interval=0.5)
+    in_zendesk = json.dumps({"tickets": our_tickets(), "users": zendesk.users}, default=str)
+    assert "<PHONE_NUMBER>" in in_zendesk and "<PASSWORD>" in in_zendesk  # what was said, redacted
+    assert stack.log is not None
+    places = {"zendesk": in_zendesk, **tables_as_text(stack.database_url),
+              "log": stack.log.read_text(errors="replace")}
+    assert found_in(places, probe) == []

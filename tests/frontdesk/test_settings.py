@@ -188,6 +188,9 @@ def test_retention_periods_and_sensitive_identifiers_come_from_the_environment()
     assert (settings.privacy.tracker_events_days, settings.privacy.tickets_days) == (30, 0)
     assert settings.privacy.sensitive_identifiers == (r"LIC-\d{4}", r"EMP\d{6}")
     assert Settings.from_env({"FRONTDESK_ENV": "development"}).privacy.mail_outbox_days == 30
+    assert Settings.from_env({"FRONTDESK_ENV": "development"}).privacy.retention_every_hours == 24
+    assert Settings.from_env({"FRONTDESK_ENV": "development",
+                              "FRONTDESK_RETENTION_EVERY_HOURS": "0"}).privacy.retention_every_hours == 0
     with pytest.raises(SettingsError, match="FRONTDESK_SENSITIVE_IDENTIFIERS: 'LIC-\\(' is not a regular expression"):
         Settings.from_env({"FRONTDESK_ENV": "development", "FRONTDESK_SENSITIVE_IDENTIFIERS": "LIC-("})
     with pytest.raises(SettingsError, match="FRONTDESK_RETAIN_AUDIT_DAYS must be >= 0"):

@@ -13,7 +13,7 @@ import re
 import subprocess
 import threading
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from frontdesk.core.audit import (
     content_digest,
     explain_conversation,
     link_hash,
+    prune_before,
     verify_trail,
     write_checkpoint,
 )
@@ -218,6 +219,26 @@ def test_a_pruned_start_verifies_only_from_a_checkpoint(db: Database, audited: S
     execute(db, "DELETE FROM audit_records WHERE sequence = 3")
     broken = verify(db, audited).broken
     assert broken and (broken.kind, broken.sequence) == ("deleted", 1)
+
+
+def test_pruning_the_oldest_records_checkpoints_each_batch_first(db: Database, audited: Settings):
+    """Retention's audit pruning (prune_before): the oldest stretch before the cutoff, a batch at a
+    time, each vouched for by a checkpoint written before it goes; one interrupted between batches
+    still verifies, and a record in its period stops the stretch even if an older one follows it."""
+    day = timedelta(days=1)
+    base = datetime(2026, 1, 1)
+    times = [base, base + day, base + 2 * day, base + 10 * day, base + 3 * day, base + 11 * day]
+    for at in times:  # the fifth is older than the fourth: a writer whose clock was behind
+        with db.transaction() as session:
+            AuditLog(clock=lambda at=at: at).record(session, context("conv-old"), "password_reset.queued")
+    cutoff = base + 5 * day
+    # Interrupted after its first batch: what is left verifies from the checkpoint.
+    assert prune_before(db, audited, base + 1.5 * day, batch_size=1) == (2, 2)
+    assert verify(db, audited).ok and verify(db, audited).first_sequence == 3
+    assert prune_before(db, audited, cutoff, batch_size=2) == (1, 1)  # #3; #5 waits behind #4
+    result = verify(db, audited)
+    assert result.ok and (result.first_sequence, result.records) == (4, 3), result.describe()
+    assert prune_before(db, audited, cutoff, batch_size=2) == (0, 0)  # nothing more until #4 is due
 
 
 def test_a_forged_checkpoint_line_is_reported(db: Database, audited: Settings):

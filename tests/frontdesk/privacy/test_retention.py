@@ -21,6 +21,7 @@ from frontdesk.accounts.customer_token import TokenUseRow
 from frontdesk.accounts.verification import VerificationRow
 from frontdesk.agents.directory import AgentRow
 from frontdesk.agents.feedback import FeedbackRow
+from frontdesk.core.audit import AuditLog, DecisionContext, verify_trail
 from frontdesk.core.db import Database
 from frontdesk.core.ratelimit import RateLimitHitRow
 from frontdesk.entrypoints.cli_retention import add_retention_commands
@@ -31,7 +32,6 @@ from frontdesk.mail.outbox import OutboxEmailRow
 from frontdesk.password_reset.service import ResetRequestRow, ResetTokenRow
 from frontdesk.privacy import retention
 from frontdesk.privacy.retention import (
-    AUDIT_KEPT_NOTE,
     RetentionScheduler,
     plan_retention,
     retention_loop,
@@ -153,18 +153,18 @@ def seed_app_rows(db: Database, now: datetime) -> None:
             ResetTokenRow(account_id="AC-100001", token_hash="new", created_at=verify_new,
                           expires_at=verify_new + timedelta(minutes=15)),
         ])
-        # Around AuditLog on purpose: only the columns retention reads (the chain is not its concern).
-        session.execute(text("INSERT INTO audit_records (recorded_at, decision, details) "
-                             "VALUES (:at, :decision, '{}')"),
-                        [{"at": now - (PRIVACY.audit_days + 1) * DAY, "decision": "old.decision"},
-                         {"at": now - DAY, "decision": "new.decision"}])
+    # Through AuditLog, so they are links of the chain, written at the times retention reads.
+    for at, decision in ((now - (PRIVACY.audit_days + 2) * DAY, "older.decision"),
+                         (now - (PRIVACY.audit_days + 1) * DAY, "old.decision"), (now - DAY, "new.decision")):
+        with db.transaction() as session:
+            AuditLog(clock=lambda at=at: at).record(session, DecisionContext("audited"), decision)
 
 
 # What the seed makes due: target -> conversations or rows.
 DUE = {"events": 2, "handoffs+ticket_outbox+agent_feedback": 1, "tickets+ticket_comments": 1, "escalations": 1,
        "csat_responses": 1, "agent_feedback": 1, "rate_limit_hits": 1, "customer_token_uses": 1,
        "outbox_emails": 3, "verification_codes": 2, "password_reset_requests": 1, "password_reset_tokens": 1,
-       "audit_records": 1}
+       "audit_records": 2}
 
 
 def table_counts(db: Database) -> dict[str, int]:
@@ -201,7 +201,7 @@ def test_dry_run_counts_what_is_due_and_changes_nothing(seeded: Database, settin
     rows = {row["target"]: row for row in report.rows()}
     assert rows["events"]["would_delete"] == 2 and rows["events"]["unit"] == "conversations"
     assert rows["outbox_emails"]["would_delete"] == 3
-    assert rows["audit_records"]["would_delete"] == 0 and rows["audit_records"]["action"] == AUDIT_KEPT_NOTE
+    assert rows["audit_records"]["would_delete"] == 2 and rows["audit_records"]["action"] == "delete"
     assert rows["events"]["cutoff"] == "2026-08-29 09:00:00"  # 90 days before the clock
     assert report.deleted == {} and report.batches == 0
 
@@ -211,8 +211,7 @@ def test_run_deletes_exactly_what_is_past_its_period(seeded: Database, settings:
 
     report = run_retention(seeded, settings, clock())
 
-    expected_deleted = {target: due for target, due in DUE.items() if target != "audit_records"}
-    assert report.deleted == expected_deleted
+    assert report.deleted == DUE
     after = table_counts(seeded)
     assert before["events"] - after["events"] == 6  # old-1 had 4 events, old-2 two
     assert event_counts(seeded) == {"live": 4}
@@ -235,10 +234,13 @@ def test_run_deletes_exactly_what_is_past_its_period(seeded: Database, settings:
         assert list(session.execute(select(VerificationRow.conversation_id)).scalars()) == ["new"]
         assert list(session.execute(select(ResetRequestRow.conversation_id)).scalars()) == ["new"]
         assert list(session.execute(select(ResetTokenRow.token_hash)).scalars()) == ["new"]
-        assert session.execute(text("SELECT count(*) FROM audit_records")).scalar_one() == 2  # audit is kept
+        assert list(session.execute(text("SELECT sequence, decision FROM audit_records")).all()) == [
+            (3, "new.decision")]
+    # The chain's start went, vouched for by the checkpoint written before it did: it still verifies.
+    verification = verify_trail(seeded, settings)
+    assert verification.ok and verification.first_sequence == 3, verification.describe()
     # A second run finds nothing more.
-    assert all(item.due == 0 for item in plan_retention(seeded, settings, clock()).items
-               if item.target != "audit_records")
+    assert all(item.due == 0 for item in plan_retention(seeded, settings, clock()).items)
 
 
 def test_conversations_are_deleted_in_batches(database_url: str, settings: Settings, clock):
@@ -317,7 +319,7 @@ def test_the_command_prints_a_table_and_json(database_url: str, settings: Settin
     assert lines[1].split()[:8] == ["KIND", "TARGET", "PERIOD", "CUTOFF", "DUE", "UNIT", "WOULD", "DELETE"]
     [csat_line] = [line for line in lines if " csat_responses " in line]
     assert csat_line.split()[:3] == ["telemetry", "csat_responses", "400"]
-    assert any(line.startswith("audit") and AUDIT_KEPT_NOTE in line for line in lines)
+    assert any(line.startswith("audit") and line.rstrip().endswith("delete") for line in lines)
     assert table_counts(db)["csat_responses"] == 1
 
     assert run_cli(settings, "run", "--json", "--batch-size", "10") == 0
