@@ -57,9 +57,6 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
-    Float,
-    Integer,
-    MetaData,
     String,
     Table,
     and_,
@@ -89,6 +86,7 @@ from frontdesk.handoff.service import HandoffRow, TicketOutboxRow
 from frontdesk.insights.csat import CsatRow
 from frontdesk.mail.outbox import OutboxEmailRow
 from frontdesk.password_reset.service import ResetRequestRow, ResetTokenRow
+from frontdesk.privacy.tracker_events import rasa_events, rasa_events_exist
 from frontdesk.settings import Settings
 from frontdesk.ticketing.sql import TicketCommentRow, TicketRow
 
@@ -100,16 +98,6 @@ RATE_LIMIT_HITS_KEPT = timedelta(days=2)
 # Audit records are small and pruned from the chain's start: bigger batches, one checkpoint each.
 AUDIT_BATCH_SIZE = 5000
 
-# Rasa creates and owns this table (rasa.core.tracker_store.SQLTrackerStore.SQLEvent): described
-# here only as far as retention reads it, on a metadata of its own so that Alembic never sees it.
-_rasa_metadata = MetaData()
-rasa_events = Table(
-    "events", _rasa_metadata,
-    Column("id", Integer, primary_key=True),
-    Column("sender_id", String(255), nullable=False),
-    Column("type_name", String(255), nullable=False),
-    Column("timestamp", Float),  # seconds since the epoch, as Rasa stamps its events
-)
 # The audit trail: only the column retention counts by (its rows are never deleted here).
 _audit_records = table("audit_records", column("recorded_at"))
 
@@ -266,10 +254,6 @@ def _period_text(days: int) -> str:
 def _epoch_seconds(when: datetime) -> float:
     """Rasa's event timestamps are epoch seconds; the app's times are naive UTC."""
     return when.replace(tzinfo=timezone.utc).timestamp()
-
-
-def rasa_events_exist(connection: Connection) -> bool:
-    return inspect(connection).has_table(rasa_events.name)
 
 
 def _stale_conversations(cutoff: datetime) -> Any:

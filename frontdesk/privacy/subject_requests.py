@@ -81,16 +81,12 @@ from typing import Any
 from sqlalchemy import (
     Column,
     DateTime,
-    Float,
     Integer,
-    MetaData,
     String,
-    Table,
     Text,
     delete,
     false,
     func,
-    inspect,
     or_,
     select,
     update,
@@ -113,24 +109,11 @@ from frontdesk.handoff.service import HandoffRow, TicketOutboxRow
 from frontdesk.insights.csat import CsatRow
 from frontdesk.mail.outbox import OutboxEmailRow
 from frontdesk.password_reset.service import ResetRequestRow, ResetTokenRow
+from frontdesk.privacy.tracker_events import rasa_events, rasa_events_exist
 from frontdesk.ticketing.port import TicketErasure, TicketingBackend
 from frontdesk.ticketing.sql import SqlTicketing, TicketCommentRow, TicketRow
 
 log = logging.getLogger(__name__)
-
-# Rasa's SQLTrackerStore table (rasa/core/tracker_store.py, ``SQLEvent``), on a metadata of its
-# own: Rasa creates and owns it, Alembic must never touch it.
-_RASA = MetaData()
-rasa_events = Table(
-    "events", _RASA,
-    Column("id", Integer, primary_key=True),
-    Column("sender_id", String(255), nullable=False, index=True),
-    Column("type_name", String(255), nullable=False),
-    Column("timestamp", Float),
-    Column("intent_name", String(255)),
-    Column("action_name", String(255)),
-    Column("data", Text),
-)
 
 ERASED_CONVERSATION = "erased"  # what an anonymised CSAT response says instead of the conversation
 TOMBSTONE_PREFIX = "ER-"
@@ -543,8 +526,7 @@ def _like_escaped(value: str) -> str:
 
 
 def _has_events(session: Session) -> bool:
-    """Rasa creates ``events`` when it first starts: a database it never used has none."""
-    return bool(inspect(session.connection()).has_table("events"))
+    return rasa_events_exist(session.connection())
 
 
 def _json_or_text(data: str | None) -> Any:

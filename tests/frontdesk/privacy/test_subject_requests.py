@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from frontdesk.accounts.customer_token import TokenReplayGuard
 from frontdesk.bootstrap import Services
-from frontdesk.core.audit import AuditLog, AuditRow, DecisionContext
+from frontdesk.core.audit import AuditRow, DecisionContext
 from frontdesk.handoff.escalation import EscalationRow
 from frontdesk.handoff.service import HandoffRequest, HandoffRow, TicketOutbox, Turn
 from frontdesk.insights.csat import CsatRow
@@ -25,14 +25,10 @@ from frontdesk.privacy.subject_requests import (
     UnknownCustomer,
     erase_subject,
     export_subject,
-    rasa_events,
 )
+from frontdesk.privacy.tracker_events import rasa_events
 from frontdesk.ticketing.zendesk import ZendeskTicketing
 from tests.standins.zendesk import ZendeskStandIn
-
-AUDIT_ANONYMISATION = hasattr(AuditLog, "anonymise_conversations")
-AUDIT_PENDING = ("AuditLog.anonymise_conversations (frontdesk/core/audit.py) has not landed yet: "
-                 "the audit trail's part of the erasure is not tested")
 
 
 @dataclass(frozen=True)
@@ -44,15 +40,6 @@ class Customer:
 
 KATHERINE = Customer("AC-100004", "katherine.johnson@example.com", ("rest-kj-chat", "socketio-kj-reset"))
 GRACE = Customer("AC-100002", "grace.hopper@example.org", ("rest-gh-chat", "socketio-gh-reset"))
-
-
-@pytest.fixture(autouse=True)
-def audit_anonymisation(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until the audit method lands, a no-op stands in for it so the rest of the erasure is
-    tested; the tests of the audit part skip (AUDIT_PENDING)."""
-    if not AUDIT_ANONYMISATION:
-        monkeypatch.setattr(AuditLog, "anonymise_conversations", lambda self, session, ids, request_id: 0,
-                            raising=False)
 
 
 def _events(services: Services, conversation: str, rows: list[tuple[str, dict[str, Any]]]) -> None:
@@ -109,9 +96,9 @@ def without_time(document: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in document.items() if key != "exported_at"}
 
 
-def found(document: dict[str, Any], *, audit: bool = AUDIT_ANONYMISATION) -> dict[str, int]:
-    """The kinds of data an export found (the audit trail's only when its anonymisation is in)."""
-    return {kind: n for kind, n in document["counts"].items() if n and (audit or kind != "audit_records")}
+def found(document: dict[str, Any]) -> dict[str, int]:
+    """The kinds of data an export found, with how many of each."""
+    return {kind: n for kind, n in document["counts"].items() if n}
 
 
 def test_an_export_finds_the_whole_history(seeded: Services) -> None:
@@ -207,8 +194,6 @@ def test_a_second_erasure_finds_nothing_and_says_so(seeded: Services) -> None:
 
 
 def test_erasure_anonymises_the_audit_trail(seeded: Services) -> None:
-    if not AUDIT_ANONYMISATION:
-        pytest.skip(AUDIT_PENDING)
     before = export_subject(seeded, KATHERINE.account_id)["counts"]["audit_records"]
     report = erase_subject(seeded, KATHERINE.account_id, requested_by="dpo@acme.test")
     assert report.erased["audit_records"] == before
