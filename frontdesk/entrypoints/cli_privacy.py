@@ -46,8 +46,10 @@ def _subject_requests(settings: Settings) -> Any:
 def cmd_privacy_export(settings: Settings, args: argparse.Namespace) -> int:
     from frontdesk.privacy.subject_requests import UnknownCustomer
 
+    operator = args.operator.name if getattr(args, "operator", None) else "unknown operator"
+    requested_by = f"{operator}, for {args.requested_by}" if args.requested_by else operator
     try:
-        document = _subject_requests(settings).export(args.customer)
+        document = _subject_requests(settings).export(args.customer, requested_by)
     except UnknownCustomer:
         return _unknown(args.customer)
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
@@ -124,6 +126,8 @@ def add_privacy_commands(domains: argparse._SubParsersAction, command: CommandHe
                      "everything held about a customer, as one JSON document (GDPR Art. 15)")
     export.add_argument("customer", metavar="CUSTOMER", help="an account id (AC-100004) or e-mail address")
     export.add_argument("--output", "-o", metavar="FILE", help="write the document here (mode 0600), not to stdout")
+    export.add_argument("--requested-by", metavar="REFERENCE",
+                        help="whose request this is, e.g. the request's ticket (recorded with the operator)")
     erase = command(privacy, "erase", cmd_privacy_erase,
                     "erase everything held about a customer, here and in the ticketing backend (GDPR Art. 17)")
     erase.add_argument("customer", metavar="CUSTOMER", help="an account id (AC-100004) or e-mail address")

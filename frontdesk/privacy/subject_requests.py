@@ -134,12 +134,12 @@ class SubjectRequestRow(Base):
 
     id = Column(Integer, primary_key=True, autoincrement=True)
     request_id = Column(String(32), nullable=False, unique=True)  # also stamped on anonymised audit records
-    kind = Column(String(16), nullable=False)  # erasure
+    kind = Column(String(16), nullable=False)  # access (an export) | erasure
     requested_by = Column(String(80), nullable=False)  # the operator, as given to the CLI
     requested_at = Column(DateTime, nullable=False, default=utcnow)
     completed_at = Column(DateTime, nullable=True)  # None: something is still there (see outstanding)
     outcome = Column(String(16), nullable=False)  # completed | nothing_found | incomplete
-    counts = Column(Text, nullable=False, default="{}")  # JSON {kind: rows erased}
+    counts = Column(Text, nullable=False, default="{}")  # JSON {kind: rows exported or erased}
     outstanding = Column(Text, nullable=False, default="{}")  # JSON {kind: count not erased}
 
 
@@ -328,9 +328,23 @@ class SubjectRequests:
 
     # -- export -----------------------------------------------------------------------------------
 
-    def export(self, customer: str) -> dict[str, Any]:
+    def export(self, customer: str, requested_by: str | None = None) -> dict[str, Any]:
         """Everything held about the customer as one JSON-serialisable document: a section per
-        kind of data, each with its count. Raises ``UnknownCustomer`` when nothing is held."""
+        kind of data, each with its count. Raises ``UnknownCustomer`` when nothing is held. With
+        ``requested_by`` it is an access request (Art. 15), recorded like an erasure: who, when,
+        the outcome and the counts, never the customer or the data."""
+        try:
+            document = self._document(customer)
+        except UnknownCustomer:
+            if requested_by:
+                self._record(uuid.uuid4().hex, requested_by, self.clock(), "nothing_found", {}, {}, kind="access")
+            raise
+        if requested_by:
+            self._record(uuid.uuid4().hex, requested_by, self.clock(), "completed", document["counts"], {},
+                         kind="access")
+        return document
+
+    def _document(self, customer: str) -> dict[str, Any]:
         with self.db.transaction() as session:
             subject = self._locate(session, customer)
             sections: dict[str, list[dict[str, Any]]] = {
@@ -377,8 +391,8 @@ class SubjectRequests:
     # -- erasure ----------------------------------------------------------------------------------
 
     def preview(self, customer: str) -> dict[str, int]:
-        """What an erasure would erase, in counts per kind (nothing changes)."""
-        return self.export(customer)["counts"]
+        """What an erasure would erase, in counts per kind (nothing changes, nothing is recorded)."""
+        return self._document(customer)["counts"]
 
     def erase(self, customer: str, requested_by: str) -> ErasureReport:
         requested_by = requested_by.strip()
@@ -487,17 +501,17 @@ class SubjectRequests:
         return {"account": 1, "billing_invoices": int(invoices), "billing_payments": int(payments)}
 
     def _request_row(self, request_id: str, requested_by: str, requested_at: datetime, outcome: str,
-                     counts: dict[str, int], outstanding: dict[str, int]) -> SubjectRequestRow:
+                     counts: dict[str, int], outstanding: dict[str, int], kind: str = "erasure") -> SubjectRequestRow:
         return SubjectRequestRow(
-            request_id=request_id, kind="erasure", requested_by=requested_by, requested_at=requested_at,
+            request_id=request_id, kind=kind, requested_by=requested_by, requested_at=requested_at,
             completed_at=self.clock() if outcome != "incomplete" else None, outcome=outcome,
             counts=json.dumps(counts, sort_keys=True), outstanding=json.dumps(outstanding, sort_keys=True))
 
     def _record(self, request_id: str, requested_by: str, requested_at: datetime, outcome: str,
-                counts: dict[str, int], outstanding: dict[str, int]) -> None:
+                counts: dict[str, int], outstanding: dict[str, int], kind: str = "erasure") -> None:
         with self.db.transaction() as session:
-            session.add(self._request_row(request_id, requested_by, requested_at, outcome,
-                                          {k: v for k, v in counts.items() if v}, outstanding))
+            session.add(self._request_row(request_id, requested_by[:80], requested_at, outcome,
+                                          {k: v for k, v in counts.items() if v}, outstanding, kind))
 
 
 def subject_requests(services: Any) -> SubjectRequests:

@@ -48,7 +48,7 @@ def test_export_erase_export(seeded: Services, database_url: str, tmp_path: Path
     def as_admin(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
         return frontdesk(database_url, *args, FRONTDESK_AGENT_TOKEN=admin_token)
 
-    exported = as_admin(database_url, "export", KATHERINE.account_id)
+    exported = as_admin(database_url, "export", KATHERINE.account_id, "--requested-by", "ticket 4411")
     assert exported.returncode == 0, exported.stderr
     document = json.loads(exported.stdout)
     assert document["counts"]["account"] == 1 and document["counts"]["handoffs"] == 1
@@ -78,12 +78,18 @@ def test_export_erase_export(seeded: Services, database_url: str, tmp_path: Path
     assert again.returncode == 1 and "nothing is held" in again.stderr
     grace_after = json.loads(as_admin(database_url, "export", GRACE.email).stdout)
     assert without_time(grace_after) == without_time(grace_before)
+    # Every request is recorded (Art. 30): who ran it for whom, the outcome and the counts, never
+    # the customer.
     with seeded.db.transaction() as session:
-        recorded = session.execute(text("SELECT requested_by, outcome FROM subject_requests ORDER BY id")).all()
-    assert [tuple(row) for row in recorded] == [("Dana Admin, for dpo@acme.test", "completed"),
-                                                ("Dana Admin, for dpo@acme.test", "nothing_found")]
-
-
+        recorded = session.execute(text("SELECT kind, requested_by, outcome, counts FROM subject_requests "
+                                        "ORDER BY id")).all()
+    access, erasure = ("access", "Dana Admin"), ("erasure", "Dana Admin, for dpo@acme.test")
+    assert [tuple(row)[:3] for row in recorded] == [
+        ("access", "Dana Admin, for ticket 4411", "completed"), (*access, "completed"), (*access, "completed"),
+        (*access, "completed"), (*erasure, "completed"), (*access, "nothing_found"), (*access, "nothing_found"),
+        (*erasure, "nothing_found"), (*access, "completed")]
+    assert json.loads(recorded[0].counts) == {kind: n for kind, n in document["counts"].items() if n}
+    assert not any(KATHERINE.account_id in str(row) or KATHERINE.email in str(row) for row in recorded)
 
 
 def test_an_unknown_customer_exits_1(seeded: Services, database_url: str) -> None:
