@@ -25,10 +25,12 @@ from frontdesk.core.ratelimit import EmailRequestLimits, SqlRateLimiter
 from frontdesk.core.schema import utcnow
 from frontdesk.handoff.policy import HandoffPolicy
 from frontdesk.handoff.service import HandoffLimits, HandoffService, TicketOutbox
+from frontdesk.insights.consumer import TelemetryConsumer, event_source
 from frontdesk.insights.csat import CsatSurvey
+from frontdesk.insights.telemetry import EventReader, customer_pseudonym, training_vocabulary
 from frontdesk.mail.outbox import EmailOutbox, SmtpMailer
 from frontdesk.password_reset.service import PasswordResetEmails, PasswordResetService
-from frontdesk.settings import Settings
+from frontdesk.settings import PROJECT_ROOT, Settings, parse_broker_url
 from frontdesk.status.incidents import IncidentService, StatusDesk
 from frontdesk.status.port import StatusSource
 from frontdesk.status.sql import IncidentTableSource
@@ -56,6 +58,7 @@ class Services:
     billing_desk: BillingDesk
     status: StatusDesk
     ticket_status: TicketStatusDesk
+    telemetry: TelemetryConsumer | None  # None when FRONTDESK_EVENT_BROKER_URL is off
 
 
 def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -> Services:
@@ -106,7 +109,22 @@ def build_services(settings: Settings, clock: Callable[[], datetime] = utcnow) -
         billing_desk=BillingDesk(SqlBilling(), audit, settings.billing_portal_url, clock=clock),
         status=StatusDesk(status_source(settings, db, clock), IncidentService(audit, clock=clock)),
         ticket_status=TicketStatusDesk(ticketing, handoff.policy, clock=clock),
+        telemetry=telemetry_consumer(settings, db, handoff.policy),
     )
+
+
+def telemetry_consumer(settings: Settings, db: Database, policy: HandoffPolicy) -> TelemetryConsumer | None:
+    insights = settings.insights
+    source = event_source(parse_broker_url(insights.event_broker_url), insights.event_broker_password)
+    if source is None:
+        return None
+
+    def reader() -> EventReader:
+        redactor = default_redactor(settings.privacy.sensitive_identifiers)
+        return EventReader(redactor.redact, training_vocabulary(PROJECT_ROOT / "data"),
+                           customer_pseudonym(settings.secret_key))
+
+    return TelemetryConsumer(db, source, reader, frozenset(policy.mandatory_human))
 
 
 def ticketing_backend(settings: Settings, db: Database) -> TicketingBackend:

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -238,6 +238,116 @@ def privacy_problems(privacy: PrivacySettings) -> list[str]:
     return problems
 
 
+# -- Where Rasa's event broker publishes (FRONTDESK_EVENT_BROKER_URL) ------------------------------
+#
+# - ``sqlite:///path`` or ``postgresql://user@host:port/db``: Rasa's SQL event broker, a table
+#   ``events`` in that database. Never the tracker store's database: Rasa's tracker store has a
+#   table ``events`` of its own.
+# - ``amqp://user@host:port/?queue=…&exchange=…``: Rasa's RabbitMQ (Pika) broker, publishing to a
+#   durable queue (default ``frontdesk_events``) bound to its fanout exchange (``rasa-exchange``).
+# - ``off``: no broker (analytics then has no telemetry).
+# Passwords never go in the URL (it shows in process lists and logs): FRONTDESK_EVENT_BROKER_PASSWORD.
+
+SQL, RABBITMQ, OFF = "sql", "rabbitmq", "off"
+DEFAULT_QUEUE = "frontdesk_events"
+DEFAULT_EXCHANGE = "rasa-exchange"  # Rasa's (rasa.core.brokers.pika.RABBITMQ_EXCHANGE)
+
+
+class BrokerUrlError(SettingsError):
+    pass
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    kind: str  # SQL, RABBITMQ or OFF
+    dialect: str = ""  # SQL: sqlite or postgresql
+    host: str | None = None
+    port: int | None = None
+    database: str = ""  # SQL: the SQLite file or the PostgreSQL database
+    username: str | None = None
+    queue: str = DEFAULT_QUEUE
+    exchange: str = DEFAULT_EXCHANGE
+
+    def sqlalchemy_url(self, password: str = "") -> str:
+        """The broker database for SQLAlchemy (the consumer's side)."""
+        if self.dialect == "sqlite":
+            return f"sqlite:///{self.database}"
+        from sqlalchemy.engine import URL
+
+        return URL.create("postgresql", username=self.username, password=password or None, host=self.host,
+                          port=self.port, database=self.database).render_as_string(hide_password=False)
+
+
+def parse_broker_url(url: str) -> BrokerAddress:
+    value = url.strip()
+    if value.lower() in {"", OFF, "none"}:
+        return BrokerAddress(OFF)
+    parts = urlsplit(value)
+    if parts.password:
+        raise BrokerUrlError("FRONTDESK_EVENT_BROKER_URL must not hold a password: "
+                             "set FRONTDESK_EVENT_BROKER_PASSWORD")
+    query = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
+    if parts.scheme == "sqlite":
+        if not parts.path or parts.path == "/":
+            raise BrokerUrlError("FRONTDESK_EVENT_BROKER_URL: sqlite:///path/to/file.db names a file")
+        # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////absolute.db
+        return BrokerAddress(SQL, dialect="sqlite", database=parts.path[1:])
+    if parts.scheme in {"postgresql", "postgresql+psycopg2"}:
+        if not parts.hostname or len(parts.path) < 2:
+            raise BrokerUrlError("FRONTDESK_EVENT_BROKER_URL: postgresql://user@host:5432/database")
+        return BrokerAddress(SQL, dialect="postgresql", host=parts.hostname, port=parts.port or 5432,
+                             database=parts.path.lstrip("/"), username=unquote(parts.username or "") or None)
+    if parts.scheme in {"amqp", "amqps"}:
+        if not parts.hostname:
+            raise BrokerUrlError("FRONTDESK_EVENT_BROKER_URL: amqp://user@host:5672/")
+        return BrokerAddress(RABBITMQ, host=parts.hostname, port=parts.port or 5672,
+                             username=unquote(parts.username or "") or "guest",
+                             queue=query.get("queue", DEFAULT_QUEUE),
+                             exchange=query.get("exchange", DEFAULT_EXCHANGE))
+    raise BrokerUrlError(f"FRONTDESK_EVENT_BROKER_URL must be sqlite:///…, postgresql://…, amqp://… or off, "
+                         f"got {parts.scheme or value!r}")
+
+
+def same_database(address: BrokerAddress, database_url: str) -> bool:
+    """Whether the broker's table would land in the tracker store's database (both call it events)."""
+    if address.kind != SQL:
+        return False
+    tracker = urlsplit(database_url)
+    if address.dialect == "sqlite":
+        return (tracker.scheme.startswith("sqlite")
+                and Path(tracker.path[1:]).resolve() == Path(address.database).resolve())
+    return (tracker.scheme.startswith("postgresql") and tracker.hostname == address.host
+            and (tracker.port or 5432) == address.port and tracker.path.lstrip("/") == address.database)
+
+
+@dataclass(frozen=True)
+class InsightsSettings:
+    """Telemetry and measurement (docs/measurement.md): where Rasa's event broker publishes, how
+    often the consumer reads it, and the goals and monitoring files the reports compare against."""
+
+    # Rasa's SQL event broker in a SQLite file beside the app database; amqp://user@host:5672/ for
+    # RabbitMQ in production; "off" for none. Never the tracker store's database (both use a table
+    # called events): Settings refuses that.
+    event_broker_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'event-broker.db'}"
+    event_broker_password: str = field(default="", repr=False)
+    # How often `frontdesk serve`'s worker reads the broker; 0: it does not (`frontdesk insights
+    # consume` runs as its own worker instead).
+    consume_every_seconds: int = 5
+    goals_file: Path = PROJECT_ROOT / "goals.yml"
+    monitoring_file: Path = PROJECT_ROOT / "monitoring.yml"
+
+
+def insights_problems(insights: InsightsSettings, database_url: str) -> list[str]:
+    try:
+        address = parse_broker_url(insights.event_broker_url)
+    except BrokerUrlError as problem:
+        return [str(problem)]
+    if same_database(address, database_url):
+        return ["FRONTDESK_EVENT_BROKER_URL must not be FRONTDESK_DATABASE_URL: Rasa's tracker store and its "
+                "SQL event broker would share the table events"]
+    return []
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "production"
@@ -293,11 +403,13 @@ class Settings:
     math_threads: int = 1
     status: StatusSettings = field(default_factory=StatusSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    insights: InsightsSettings = field(default_factory=InsightsSettings)
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
             raise SettingsError(f"FRONTDESK_ENV must be development or production, got {self.env!r}")
-        problems = status_problems(self.status, self.is_development) + privacy_problems(self.privacy)
+        problems = (status_problems(self.status, self.is_development) + privacy_problems(self.privacy)
+                    + insights_problems(self.insights, self.database_url))
         if problems:
             raise SettingsError("; ".join(problems))
         if self.is_production:
@@ -470,6 +582,14 @@ class Settings:
                 sensitive_identifiers=tuple(env.get("FRONTDESK_SENSITIVE_IDENTIFIERS", "").split()),
                 audit_checkpoint_file=Path(env.get("FRONTDESK_AUDIT_CHECKPOINT_FILE")
                                            or PrivacySettings.audit_checkpoint_file),
+            ),
+            insights=InsightsSettings(
+                event_broker_url=env.get("FRONTDESK_EVENT_BROKER_URL") or InsightsSettings.event_broker_url,
+                event_broker_password=env.get("FRONTDESK_EVENT_BROKER_PASSWORD", ""),
+                consume_every_seconds=_int(env, "FRONTDESK_CONSUME_EVERY_SECONDS",
+                                           InsightsSettings.consume_every_seconds),
+                goals_file=Path(env.get("FRONTDESK_GOALS_FILE") or InsightsSettings.goals_file),
+                monitoring_file=Path(env.get("FRONTDESK_MONITORING_FILE") or InsightsSettings.monitoring_file),
             ),
         )
 

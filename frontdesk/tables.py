@@ -14,6 +14,7 @@ import frontdesk.core.ratelimit
 import frontdesk.handoff.escalation
 import frontdesk.handoff.service
 import frontdesk.insights.csat
+import frontdesk.insights.telemetry
 import frontdesk.mail.outbox
 import frontdesk.password_reset.service
 import frontdesk.privacy.subject_requests

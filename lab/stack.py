@@ -461,6 +461,9 @@ def local_stack(workdir: Path, model: Path, extra_env: Mapping[str, str] | None 
             "SMTP_PORT": str(mailbox.port),
             # Its own database, so its own audit checkpoints: never the installation's var/ file.
             "FRONTDESK_AUDIT_CHECKPOINT_FILE": str(workdir / "audit-checkpoints.jsonl"),
+            # Its own event broker file too, unless the caller names a broker (an amqp:// one, or off).
+            "FRONTDESK_EVENT_BROKER_URL": (os.environ if base_env is None else base_env).get(
+                "FRONTDESK_EVENT_BROKER_URL") or f"sqlite:///{workdir / 'event-broker.db'}",
             **({} if outbox_poll_seconds is None else {"OUTBOX_POLL_SECONDS": f"{outbox_poll_seconds:g}"}),
             **keys.environment(),
             **({} if dev_mailbox is None else {"FRONTDESK_DEV_MAILBOX": "1" if dev_mailbox else "0"}),

@@ -16,9 +16,9 @@ import pytest
 from frontdesk.bootstrap import Services, build_services
 from frontdesk.core.db import Database, dispose_engines
 from frontdesk.entrypoints.cli import main as frontdesk_cli
-from frontdesk.settings import PrivacySettings, ResetPolicy, Settings, SmtpSettings
+from frontdesk.settings import InsightsSettings, PrivacySettings, ResetPolicy, Settings, SmtpSettings
 from tests.stack import PRODUCTION_SECRETS, Stack, running_stack
-from tests.support import Mailbox, create_postgres_database, drop_postgres_database
+from tests.support import Mailbox, create_postgres_database, delete_rabbitmq_queue, drop_postgres_database
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -115,6 +115,7 @@ def settings(database_url: str, smtp_sink: Mailbox, tmp_path: Path) -> Settings:
         reset=ResetPolicy(),
         # The test's own checkpoints, never the checkout's var/ file.
         privacy=PrivacySettings(audit_checkpoint_file=tmp_path / "audit-checkpoints.jsonl"),
+        insights=InsightsSettings(event_broker_url=f"sqlite:///{tmp_path / 'event-broker.db'}"),
     )
 
 
@@ -135,18 +136,24 @@ def db(services: Services) -> Database:
 
 @pytest.fixture(scope="session", params=["embedded", pytest.param("postgres+redis", marks=pytest.mark.postgres)])
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The embedded defaults in development (SQLite, in-memory lock store), then what production
-    runs (FRONTDESK_ENV=production and its secrets, PostgreSQL tracker store and app database,
-    Redis lock store)."""
+    """The embedded defaults in development (SQLite, in-memory lock store, Rasa's SQL event broker),
+    then what production runs (FRONTDESK_ENV=production and its secrets, PostgreSQL tracker store
+    and app database, Redis lock store, Rasa's RabbitMQ event broker)."""
     workdir = tmp_path_factory.mktemp("e2e")
     extra_env: dict[str, str] = {}
     if request.param == "postgres+redis":
         extra_env.update(PRODUCTION_SECRETS)
         extra_env["FRONTDESK_DATABASE_URL"] = create_postgres_database(f"frontdesk_e2e_{uuid.uuid4().hex[:12]}")
         extra_env["FRONTDESK_REDIS_URL"] = "redis://127.0.0.1:6379/1"
+        # Rasa's RabbitMQ broker, on a queue and exchange of this session's own.
+        broker = f"frontdesk_e2e_{uuid.uuid4().hex[:12]}"
+        extra_env["FRONTDESK_EVENT_BROKER_URL"] = f"amqp://guest@127.0.0.1:5672/?queue={broker}&exchange={broker}"
+        extra_env["FRONTDESK_EVENT_BROKER_PASSWORD"] = "guest"
     try:
         with running_stack(request.param, workdir, extra_env) as stack:
             yield stack
     finally:
         if "FRONTDESK_DATABASE_URL" in extra_env:
             drop_postgres_database(extra_env["FRONTDESK_DATABASE_URL"])
+        if "FRONTDESK_EVENT_BROKER_URL" in extra_env:
+            delete_rabbitmq_queue(broker, exchange=broker)

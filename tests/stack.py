@@ -32,7 +32,7 @@ from frontdesk.accounts.customer_token import CustomerTokenVerifier
 from frontdesk.core.chat_sessions import SESSION_HEADER, ChatSessions
 from frontdesk.core.db import Database, dispose_engines
 from frontdesk.settings import CustomerTokenSettings
-from lab.stack import StackKeys, client_address, local_stack
+from lab.stack import StackKeys, client_address, local_stack, wait_until
 from tests.standins.slack import SlackStandIn
 from tests.standins.statuspage import StatuspageStandIn
 from tests.support import Mailbox
@@ -126,6 +126,27 @@ class Stack:
     def texts(self, name: str, message: str, metadata: dict | None = None) -> list[str]:
         return [m.get("text", "") for m in self.say(name, message, metadata)]
 
+    def facts_of(self, *names: str, timeout: float = 60) -> dict[str, Any]:
+        """The conversation facts of these conversations once the web app's consumer has recorded
+        every message and action the tracker store holds of each (Rasa's event broker ->
+        ``frontdesk insights consume``)."""
+        ids = {name: self.conversation(name) for name in names}
+
+        def complete() -> dict[str, Any] | None:
+            facts = {}
+            for name, conversation_id in ids.items():
+                stored = self.rows("SELECT count(*) FROM events WHERE sender_id = :c AND type_name IN "
+                                   "('user', 'action', 'bot')", c=conversation_id)[0][0]
+                recorded = self.rows("SELECT count(*) FROM telemetry_events WHERE conversation_id = :c AND kind IN "
+                                     "('user', 'action', 'bot')", c=conversation_id)[0][0]
+                fact = self.rows("SELECT * FROM conversation_facts WHERE conversation_id = :c", c=conversation_id)
+                if recorded < stored or not fact:
+                    return None
+                facts[name] = fact[0]
+            return facts
+
+        return wait_until(complete, timeout, f"telemetry facts of {', '.join(names)}")
+
 
 def status_source_env(extra_env: dict[str, str], statuspage: StatuspageStandIn) -> dict[str, str]:
     """The status settings of a stack: the feed for production (re-read every second, so a test
@@ -207,8 +228,9 @@ def running_stack(name: str, workdir: Path, extra_env: dict[str, str] | None = N
     # the caller asks for production.
     # Retention runs when a test runs it (tests/e2e/test_retention_under_load.py), not on a timer
     # that races it.
+    # Telemetry is read every second, so a test waits for its facts briefly.
     extra_env = {"FRONTDESK_ENV": "development", "FRONTDESK_DEMO_SIGN_IN": "1", "FRONTDESK_RETENTION_EVERY_HOURS": "0",
-                 **(extra_env or {})}
+                 "FRONTDESK_CONSUME_EVERY_SECONDS": "1", **(extra_env or {})}
     if extra_env["FRONTDESK_ENV"] == "production":
         extra_env.pop("FRONTDESK_DEMO_SIGN_IN")
     # Production reads the service status from a Statuspage feed (the stand-in), development from

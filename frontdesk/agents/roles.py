@@ -95,6 +95,7 @@ CLI_COMMANDS: dict[str, str | None] = {
     "agent feedback": None,
     "data export-training": "training.export",
     "kpi report": "kpi.read",
+    "insights consume": None,
     "kb list": None,
     "kb check": None,
     "status show": None,

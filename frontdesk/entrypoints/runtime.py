@@ -20,6 +20,10 @@ def rasa_environment(settings: Settings, inherited: Mapping[str, str] | None = N
         "ACTION_ENDPOINT_URL": settings.action_server_url,
         # endpoints.yml sends it to the action server as a bearer token on every call.
         "ACTION_SERVER_SECRET": settings.action_server_secret,
+        # endpoints.yml's event broker (frontdesk_rasa/event_broker.py); its password, if any, is
+        # read there from FRONTDESK_EVENT_BROKER_PASSWORD, never put in a URL.
+        "FRONTDESK_EVENT_BROKER_URL": settings.insights.event_broker_url,
+        "FRONTDESK_EVENT_BROKER_PASSWORD": settings.insights.event_broker_password,
         "FRONTDESK_LOCK_STORE_TYPE": "in_memory",
         "FRONTDESK_LOCK_STORE_HOST": "localhost",
         "FRONTDESK_LOCK_STORE_PORT": "6379",

@@ -194,14 +194,17 @@ def create_app(services: Services, run_outbox_worker: bool = True) -> Sanic:
     return app
 
 
-def deliver_once(services: Services, check_ticket_statuses: bool = False) -> None:
+def deliver_once(services: Services, check_ticket_statuses: bool = False, consume_telemetry: bool = False) -> None:
     """One pass of every background delivery: e-mail, tickets, messages of waiting customers,
-    and (less often: it costs an API call per open ticket) tickets solved in the ticketing system."""
+    and, less often, tickets solved in the ticketing system (an API call per open ticket) and
+    what Rasa's event broker published (every FRONTDESK_CONSUME_EVERY_SECONDS)."""
     jobs = [
         ("e-mail outbox", lambda: services.outbox.dispatch_due(services.db, services.mailer)),
         ("waiting messages", lambda: services.handoff.sync_waiting_messages(services.db)),
         ("ticket outbox", lambda: services.ticket_outbox.dispatch_due(services.db)),
     ]
+    if consume_telemetry and services.telemetry is not None:
+        jobs.append(("telemetry", services.telemetry.consume_all))
     if check_ticket_statuses:
         jobs.append(("solved tickets",
                      lambda: services.workspace.sync_finished_tickets(services.ticket_outbox.backend)))
@@ -228,10 +231,14 @@ def housekeeping(services: Services) -> dict[str, int]:
 async def outbox_worker(services: Services) -> None:
     """Runs the deliveries every few seconds; blocking SMTP, HTTP and SQL run off the event loop."""
     loop = asyncio.get_running_loop()
-    last_status_check = 0.0
+    last_status_check = last_consumed = 0.0
+    consume_every = services.settings.insights.consume_every_seconds
     while True:
         check = loop.time() - last_status_check >= services.settings.ticket_status_poll_seconds
         if check:
             last_status_check = loop.time()
-        await loop.run_in_executor(None, deliver_once, services, check)
+        consume = bool(consume_every) and loop.time() - last_consumed >= consume_every
+        if consume:
+            last_consumed = loop.time()
+        await loop.run_in_executor(None, deliver_once, services, check, consume)
         await asyncio.sleep(services.settings.outbox_poll_seconds)

@@ -30,8 +30,9 @@ What "past its period" means, kind by kind, and why it is deleted rather than re
   each batch goes a signed checkpoint of its last record is written outside the database
   (``frontdesk.core.audit.prune_before``); ``frontdesk audit verify`` accepts the shortened chain
   on that checkpoint's word, even after a run interrupted between batches.
-- **Telemetry**: CSAT answers and agent feedback older than the period are deleted (the insights
-  read counts over a window shorter than any sensible period). Two kinds have a short fixed
+- **Telemetry**: CSAT answers, agent feedback and analytics' event log and facts
+  (``telemetry_events``, ``turn_facts``, ``conversation_facts``) older than the period are
+  deleted (the insights read counts over a window shorter than any sensible period). Two kinds have a short fixed
   period whatever the setting, as the web app's housekeeping already has: rate-limit hits after
   two days (the longest window is a day; the hits are pseudonyms, useless after), and customer
   token uses once the token has expired (until then they are what stops a replay).
@@ -84,6 +85,7 @@ from frontdesk.core.schema import utcnow
 from frontdesk.handoff.escalation import EscalationRow
 from frontdesk.handoff.service import HandoffRow, TicketOutboxRow
 from frontdesk.insights.csat import CsatRow
+from frontdesk.insights.telemetry import ConversationFactRow, TelemetryEvent, TurnFactRow
 from frontdesk.mail.outbox import OutboxEmailRow
 from frontdesk.password_reset.service import ResetRequestRow, ResetTokenRow
 from frontdesk.privacy.tracker_events import rasa_events, rasa_events_exist
@@ -108,6 +110,9 @@ ticket_outbox = TicketOutboxRow.__table__
 escalations = EscalationRow.__table__
 csat_responses = CsatRow.__table__
 agent_feedback = FeedbackRow.__table__
+telemetry_events = TelemetryEvent.__table__
+turn_facts = TurnFactRow.__table__
+conversation_facts = ConversationFactRow.__table__
 rate_limit_hits = RateLimitHitRow.__table__
 customer_token_uses = TokenUseRow.__table__
 outbox_emails = OutboxEmailRow.__table__
@@ -221,6 +226,11 @@ def _rules() -> tuple[RowRule, ...]:
                 lambda cutoff, _now: csat_responses.c.created_at < cutoff),
         RowRule("telemetry", agent_feedback, agent_feedback.c.id,
                 lambda cutoff, _now: agent_feedback.c.created_at < cutoff),
+        RowRule("telemetry", telemetry_events, telemetry_events.c.id,
+                lambda cutoff, _now: telemetry_events.c.at < cutoff),
+        RowRule("telemetry", turn_facts, turn_facts.c.id, lambda cutoff, _now: turn_facts.c.at < cutoff),
+        RowRule("telemetry", conversation_facts, conversation_facts.c.id,
+                lambda cutoff, _now: conversation_facts.c.last_event_at < cutoff),
         RowRule("telemetry", rate_limit_hits, rate_limit_hits.c.id,
                 lambda cutoff, _now: rate_limit_hits.c.at < cutoff,
                 fixed_period=RATE_LIMIT_HITS_KEPT, fixed_period_text="2 days (fixed: the longest limit window)"),

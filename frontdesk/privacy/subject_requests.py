@@ -24,6 +24,9 @@ tickets, ticket_comments    embedded backend: the handoffs' ticket ids, ``ticket
 Zendesk                     the handoffs' ticket ids, the end user with their address (Search
                             Users) and every ticket that user requested
 csat_responses              by conversation id or handoff id
+telemetry_events,           analytics' event log and facts (frontdesk.insights.telemetry), by
+turn_facts,                 conversation id: deleted (the counts they fed lose one conversation)
+conversation_facts
 verification_codes          ``account_id``, ``email_key`` or conversation id
 password_reset_requests     ``email_key`` or conversation id
 password_reset_tokens       ``account_id``
@@ -107,6 +110,7 @@ from frontdesk.core.schema import Base, utcnow
 from frontdesk.handoff.escalation import EscalationRow
 from frontdesk.handoff.service import HandoffRow, TicketOutboxRow
 from frontdesk.insights.csat import CsatRow
+from frontdesk.insights.telemetry import ConversationFactRow, TelemetryEvent, TurnFactRow
 from frontdesk.mail.outbox import OutboxEmailRow
 from frontdesk.password_reset.service import ResetRequestRow, ResetTokenRow
 from frontdesk.privacy.tracker_events import rasa_events, rasa_events_exist
@@ -321,6 +325,9 @@ class SubjectRequests:
             "rate_limit_hits": (RateLimitHitRow, (RateLimitHitRow.bucket == HANDOFF_ACCOUNT_BUCKET)
                                 & RateLimitHitRow.key.in_(pseudonyms)),
             "audit_records": (AuditRow, AuditRow.conversation_id.in_(conversations)),
+            "telemetry_events": (TelemetryEvent, TelemetryEvent.conversation_id.in_(conversations)),
+            "turn_facts": (TurnFactRow, TurnFactRow.conversation_id.in_(conversations)),
+            "conversation_facts": (ConversationFactRow, ConversationFactRow.conversation_id.in_(conversations)),
             "billing_subscriptions": (SubscriptionRow, either(by_account(SubscriptionRow.account_id))),
             "billing_invoices": (InvoiceRow, either(by_account(InvoiceRow.account_id))),
             "billing_payments": (PaymentRow, either(by_account(PaymentRow.account_id))),
@@ -473,7 +480,7 @@ class SubjectRequests:
         erased["tickets"] = tickets.tickets_erased
         for kind in ("verification_codes", "password_reset_requests", "password_reset_tokens",
                      "customer_token_uses", "escalations", "outbox_emails", "rate_limit_hits",
-                     "billing_subscriptions"):
+                     "billing_subscriptions", "telemetry_events", "turn_facts", "conversation_facts"):
             remove(kind)
         if subject.account is not None:
             erased.update(self._retire_account(session, subject.account))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from frontdesk.entrypoints.runtime import rasa_environment
-from frontdesk.settings import _DEV_SECRET_KEY, Settings, SettingsError
+from frontdesk.settings import _DEV_SECRET_KEY, Settings, SettingsError, parse_broker_url
 
 DEV = {"FRONTDESK_ENV": "development"}
 SECRETS = {"FRONTDESK_SECRET_KEY": "k" * 40, "ACTION_SERVER_SECRET": "a" * 40, "RASA_JWT_SECRET": "j" * 40}
@@ -195,3 +195,28 @@ def test_retention_periods_and_sensitive_identifiers_come_from_the_environment()
         Settings.from_env({"FRONTDESK_ENV": "development", "FRONTDESK_SENSITIVE_IDENTIFIERS": "LIC-("})
     with pytest.raises(SettingsError, match="FRONTDESK_RETAIN_AUDIT_DAYS must be >= 0"):
         Settings.from_env({"FRONTDESK_ENV": "development", "FRONTDESK_RETAIN_AUDIT_DAYS": "-1"})
+
+
+def test_the_event_broker_is_read_from_one_url_and_its_password_kept_apart():
+    settings = Settings.from_env({"FRONTDESK_ENV": "development",
+                                  "FRONTDESK_EVENT_BROKER_URL": "amqp://frontdesk@mq.internal:5673/?queue=events",
+                                  "FRONTDESK_EVENT_BROKER_PASSWORD": "s3cret"})
+    address = parse_broker_url(settings.insights.event_broker_url)
+    assert (address.kind, address.host, address.port, address.username, address.queue) == (
+        "rabbitmq", "mq.internal", 5673, "frontdesk", "events")
+    assert "s3cret" not in repr(settings)
+    assert rasa_environment(settings)["FRONTDESK_EVENT_BROKER_PASSWORD"] == "s3cret"
+    assert parse_broker_url("off").kind == "off"
+    default = parse_broker_url(Settings.from_env({"FRONTDESK_ENV": "development"}).insights.event_broker_url)
+    assert default.kind == "sql" and default.database.endswith("var/event-broker.db")
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("amqp://guest:guest@127.0.0.1:5672/", "must not hold a password"),
+    ("kafka://127.0.0.1:9092", "must be sqlite"),
+    ("sqlite:////tmp/frontdesk-app.db", "must not be FRONTDESK_DATABASE_URL"),
+])
+def test_a_broker_url_that_leaks_a_password_or_shares_the_trackers_table_is_refused(url, problem):
+    with pytest.raises(SettingsError, match=problem):
+        Settings.from_env({"FRONTDESK_ENV": "development", "FRONTDESK_EVENT_BROKER_URL": url,
+                           "FRONTDESK_DATABASE_URL": "sqlite:////tmp/frontdesk-app.db"})

@@ -13,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
+from rasa.core.brokers.broker import EventBroker
 from rasa.core.policies.ted_policy import TEDPolicy
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
@@ -188,6 +189,10 @@ async def test_the_tracker_store_writes_and_reads_the_same_rows_as_rasas(two_dat
     SQLTrackerStore.__init__.__wrapped__(rasas, DOMAIN, **rasas_at)
     save = {id(ours): SQLTrackerStore.save, id(rasas): SQLTrackerStore.save.__wrapped__}
     retrieve = {id(ours): SQLTrackerStore._retrieve, id(rasas): SQLTrackerStore._retrieve.__wrapped__}
+    published: list[list[dict]] = []
+    for store in (ours, rasas):
+        published.append([])
+        store.event_broker = PublishedEvents(published[-1])
     rows, read, full = [], [], []
     later_events = [ActionExecuted("utter_greet"), SessionStarted(), ActionExecuted("action_listen"),
                     UserUttered("bye", {"name": "greet", "confidence": 0.5})]
@@ -208,6 +213,16 @@ async def test_the_tracker_store_writes_and_reads_the_same_rows_as_rasas(two_dat
         store.engine.dispose()
     assert rows[0] == rows[1] and len(rows[0]) > len(EVENTS)
     assert read[0] == read[1] and full[0] == full[1]
+    # The event broker gets every event once, in order, as from Rasa's own save.
+    assert published[0] == published[1] and len(published[0]) == len(rows[0])
+
+
+class PublishedEvents(EventBroker):
+    def __init__(self, into: list[dict]) -> None:
+        self.into = into
+
+    def publish(self, event: dict) -> None:
+        self.into.append(copy.deepcopy(event))
 
 
 async def test_the_tracker_store_does_not_build_its_orm_queries_per_call(tmp_path, monkeypatch):

@@ -28,6 +28,7 @@ from frontdesk.entrypoints.cli_retention import add_retention_commands
 from frontdesk.handoff.escalation import EscalationRow
 from frontdesk.handoff.service import HandoffRow, TicketOutboxRow
 from frontdesk.insights.csat import CsatRow
+from frontdesk.insights.telemetry import ConversationFactRow, TelemetryEvent, TurnFactRow
 from frontdesk.mail.outbox import OutboxEmailRow
 from frontdesk.password_reset.service import ResetRequestRow, ResetTokenRow
 from frontdesk.privacy import retention
@@ -131,6 +132,13 @@ def seed_app_rows(db: Database, now: datetime) -> None:
             EscalationRow(conversation_id="new-ticketed", reason="r", status="ticketed", created_at=tickets_new),
             CsatRow(conversation_id="old", score=5, created_at=telemetry_old),
             CsatRow(conversation_id="new", score=4, created_at=telemetry_new),
+            *(TelemetryEvent(event_key=f"{age}-key", conversation_id=age, at=at, kind="user")
+              for age, at in (("old", telemetry_old), ("new", telemetry_new))),
+            *(TurnFactRow(conversation_id=age, turn=1, at=at) for age, at in (("old", telemetry_old),
+                                                                             ("new", telemetry_new))),
+            *(ConversationFactRow(conversation_id=age, started_at=at, last_event_at=at, outcome="no_request",
+                                  turns=1, bot_seconds=0) for age, at in (("old", telemetry_old),
+                                                                          ("new", telemetry_new))),
             RateLimitHitRow(bucket="b", key="old", at=now - 3 * DAY),
             RateLimitHitRow(bucket="b", key="new", at=now - timedelta(hours=20)),
             TokenUseRow(jti_hash="old", conversation_id="c", expires_at=now - timedelta(minutes=1)),
@@ -164,7 +172,7 @@ def seed_app_rows(db: Database, now: datetime) -> None:
 DUE = {"events": 2, "handoffs+ticket_outbox+agent_feedback": 1, "tickets+ticket_comments": 1, "escalations": 1,
        "csat_responses": 1, "agent_feedback": 1, "rate_limit_hits": 1, "customer_token_uses": 1,
        "outbox_emails": 3, "verification_codes": 2, "password_reset_requests": 1, "password_reset_tokens": 1,
-       "audit_records": 2}
+       "audit_records": 2, "telemetry_events": 1, "turn_facts": 1, "conversation_facts": 1}
 
 
 def table_counts(db: Database) -> dict[str, int]:
@@ -227,6 +235,8 @@ def test_run_deletes_exactly_what_is_past_its_period(seeded: Database, settings:
         assert session.execute(select(func.count()).select_from(TicketCommentRow)).scalar_one() == 1
         assert set(session.execute(select(EscalationRow.conversation_id)).scalars()) == {"old-open", "new-ticketed"}
         assert list(session.execute(select(CsatRow.conversation_id)).scalars()) == ["new"]
+        for row in (TelemetryEvent, TurnFactRow, ConversationFactRow):
+            assert list(session.execute(select(row.conversation_id)).scalars()) == ["new"]
         assert list(session.execute(select(RateLimitHitRow.key)).scalars()) == ["new"]
         assert list(session.execute(select(TokenUseRow.jti_hash)).scalars()) == ["new"]
         outbox = sorted(session.execute(select(OutboxEmailRow.status, OutboxEmailRow.sent_at)).all(), key=str)
