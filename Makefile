@@ -81,6 +81,8 @@ $(MODEL): $(STAMP) $(TRAINING_INPUTS)
 	@start=$$(date +%s); \
 	$(BIN)/rasa train --fixed-model-name frontdesk --out models --quiet && \
 	echo "trained $(MODEL) in $$(( $$(date +%s) - start )) s"
+	@# Every trained model is kept and recorded with its fingerprints (frontdesk model list / rollback).
+	@FRONTDESK_ENV=development $(BIN)/frontdesk model register $(MODEL)
 	@touch $@
 
 train: $(MODEL)
@@ -121,6 +123,7 @@ test-fast: $(STAMP)
 FOLDS ?= 0
 eval: $(MODEL)
 	$(BIN)/python -m lab.eval_report --folds $(FOLDS)
+	FRONTDESK_ENV=development $(BIN)/frontdesk model scores --eval reports/eval.json
 
 # The seed's closed beta: a month of scripted customers (1,200) over REST against the real stack.
 CONTACTS ?= 1200

@@ -335,6 +335,8 @@ class InsightsSettings:
     consume_every_seconds: int = 5
     goals_file: Path = PROJECT_ROOT / "goals.yml"
     monitoring_file: Path = PROJECT_ROOT / "monitoring.yml"
+    # Trained models, the registry (registry.json) and its kept copies (archive/).
+    model_dir: Path = PROJECT_ROOT / "models"
 
 
 def insights_problems(insights: InsightsSettings, database_url: str) -> list[str]:
@@ -590,6 +592,7 @@ class Settings:
                                            InsightsSettings.consume_every_seconds),
                 goals_file=Path(env.get("FRONTDESK_GOALS_FILE") or InsightsSettings.goals_file),
                 monitoring_file=Path(env.get("FRONTDESK_MONITORING_FILE") or InsightsSettings.monitoring_file),
+                model_dir=Path(env.get("FRONTDESK_MODEL_DIR") or InsightsSettings.model_dir),
             ),
         )
 

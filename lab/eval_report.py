@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     cv = cross_validation(args.folds, reports / "cross_validation")
 
     summary = {
+        "model_id": agent.model_id,  # the registry attaches these scores to it (frontdesk model scores)
         "nlu_heldout": {k: nlu[k] for k in ("examples", "accuracy", "macro_f1")} | {"handoff": nlu["handoff"]},
         "entities": entities, "out_of_scope": oos, "cross_validation": cv, "dialogue": core,
         "billing_triage": {k: triage[k] for k in ("examples", "accuracy", "macro_f1", "misroute_rate",

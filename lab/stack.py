@@ -373,13 +373,33 @@ class Mailbox:
 SERVE = "frontdesk serve"
 
 
-def frontdesk_command(env: Mapping[str, str], *args: str) -> None:
-    """``frontdesk <args>`` (e.g. ``db upgrade``) with the stack's environment; its output goes
-    into the error when it fails."""
+def frontdesk_command(env: Mapping[str, str], *args: str) -> str:
+    """``frontdesk <args>`` (e.g. ``db upgrade``) with the stack's environment; what it printed.
+    Its output goes into the error when it fails."""
     done = subprocess.run([str(BIN / "frontdesk"), *args], env=dict(env), cwd=ROOT,  # noqa: S603
                           capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(f"frontdesk {' '.join(args)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def delete_rabbitmq_queue(queue: str, exchange: str | None = None) -> None:
+    """Removes a run's queue (and exchange) from the local RabbitMQ (guest): a durable queue left
+    bound to a fanout exchange would keep every later event."""
+    import asyncio
+
+    import aio_pika
+
+    async def delete() -> None:
+        connection = await aio_pika.connect(host="127.0.0.1", port=5672, login="guest",
+                                            password="guest", timeout=10)  # noqa: S106 - RabbitMQ's local default
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(queue)
+            if exchange:
+                await channel.exchange_delete(exchange)
+
+    asyncio.run(delete())
 
 
 @dataclass

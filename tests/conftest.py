@@ -17,8 +17,9 @@ from frontdesk.bootstrap import Services, build_services
 from frontdesk.core.db import Database, dispose_engines
 from frontdesk.entrypoints.cli import main as frontdesk_cli
 from frontdesk.settings import InsightsSettings, PrivacySettings, ResetPolicy, Settings, SmtpSettings
+from lab.stack import delete_rabbitmq_queue
 from tests.stack import PRODUCTION_SECRETS, Stack, running_stack
-from tests.support import Mailbox, create_postgres_database, delete_rabbitmq_queue, drop_postgres_database
+from tests.support import Mailbox, create_postgres_database, drop_postgres_database
 
 
 def pytest_configure(config: pytest.Config) -> None:

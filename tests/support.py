@@ -71,24 +71,6 @@ def drop_postgres_database(url: str) -> None:
     admin.dispose()
 
 
-def delete_rabbitmq_queue(queue: str, exchange: str | None = None) -> None:
-    """Removes a test's queue (and exchange) from the local RabbitMQ: a durable queue left bound to
-    a fanout exchange would keep every later event."""
-    import asyncio
-
-    import aio_pika
-
-    async def delete() -> None:
-        connection = await aio_pika.connect(host="127.0.0.1", port=5672, login="guest", password="guest", timeout=10)
-        async with connection:
-            channel = await connection.channel()
-            await channel.queue_delete(queue)
-            if exchange:
-                await channel.exchange_delete(exchange)
-
-    asyncio.run(delete())
-
-
 LOOPBACK = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::1, as the kernel writes them
 
 

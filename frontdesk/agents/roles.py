@@ -35,6 +35,7 @@ PERMISSIONS = {
     "privacy.export": "export everything held about a customer",
     "privacy.erase": "erase a customer",
     "privacy.retention": "run the retention job",
+    "models.rollback": "make the running assistant load an earlier model (recorded with who and why)",
 }
 
 GRANTS: dict[str, frozenset[str]] = {
@@ -42,10 +43,10 @@ GRANTS: dict[str, frozenset[str]] = {
     "supervisor": frozenset({"self", "tickets.work", "tickets.all-queues", "tickets.oversee", "kpi.read",
                              "audit.read", "tokens.manage", "status.manage"}),
     "analyst": frozenset({"self", "kpi.read"}),
-    "ml-engineer": frozenset({"self", "kpi.read", "training.export"}),
+    "ml-engineer": frozenset({"self", "kpi.read", "training.export", "models.rollback"}),
     "admin": frozenset({"self", "kpi.read", "tickets.oversee", "audit.read", "audit.verify", "tokens.manage",
                         "customers.read", "customers.sign-in", "mail.operate", "status.manage", "privacy.export",
-                        "privacy.erase", "privacy.retention"}),
+                        "privacy.erase", "privacy.retention", "models.rollback"}),
 }
 
 RESTRICTED_QUEUES = frozenset({"security", "legal", "privacy"})
@@ -96,6 +97,10 @@ CLI_COMMANDS: dict[str, str | None] = {
     "data export-training": "training.export",
     "kpi report": "kpi.read",
     "insights consume": None,
+    "model register": None,
+    "model scores": None,
+    "model list": None,
+    "model rollback": "models.rollback",
     "kb list": None,
     "kb check": None,
     "status show": None,

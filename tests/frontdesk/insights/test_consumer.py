@@ -15,8 +15,8 @@ from frontdesk.insights.consumer import ConsumeReport, RabbitMqSource, SqlBroker
 from frontdesk.insights.telemetry import TelemetryEvent, TurnFactRow, record_events, refresh_facts
 from frontdesk.settings import parse_broker_url
 from frontdesk_rasa.event_broker import GuardedEventBroker
+from lab.stack import delete_rabbitmq_queue
 from tests.frontdesk.insights.test_telemetry import MANDATORY, READER, password_reset
-from tests.support import delete_rabbitmq_queue
 
 
 class ConsumerDied(RuntimeError):
