@@ -337,6 +337,8 @@ class InsightsSettings:
     monitoring_file: Path = PROJECT_ROOT / "monitoring.yml"
     # Trained models, the registry (registry.json) and its kept copies (archive/).
     model_dir: Path = PROJECT_ROOT / "models"
+    # What Prometheus sends as a bearer token to GET /metrics (web app, action server); unset: off.
+    metrics_token: str = field(default="", repr=False)
 
 
 def insights_problems(insights: InsightsSettings, database_url: str) -> list[str]:
@@ -593,6 +595,7 @@ class Settings:
                 goals_file=Path(env.get("FRONTDESK_GOALS_FILE") or InsightsSettings.goals_file),
                 monitoring_file=Path(env.get("FRONTDESK_MONITORING_FILE") or InsightsSettings.monitoring_file),
                 model_dir=Path(env.get("FRONTDESK_MODEL_DIR") or InsightsSettings.model_dir),
+                metrics_token=env.get("FRONTDESK_METRICS_TOKEN", ""),
             ),
         )
 

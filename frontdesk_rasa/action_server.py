@@ -22,6 +22,7 @@ import hmac
 import logging
 import sys
 import threading
+import time
 
 from rasa_sdk.endpoint import create_app
 from sanic import Sanic, response
@@ -29,16 +30,18 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from frontdesk.core.privacy import default_redactor
+from frontdesk.insights.metrics import CONTENT_TYPE, ActionMetrics, authorised, render
 from frontdesk.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-OPEN_PATHS = frozenset({"/health"})
+# /metrics has a token of its own (FRONTDESK_METRICS_TOKEN), checked by its handler.
+OPEN_PATHS = frozenset({"/health", "/metrics"})
 # Rasa posts the whole tracker: long conversations are large, but not this large.
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
 
-def secure_action_app(secret: str, actions_package: str = "actions") -> Sanic:
+def secure_action_app(secret: str, actions_package: str = "actions", metrics_token: str = "") -> Sanic:
     if not secret:
         raise SettingsError("the action server needs ACTION_SERVER_SECRET")
     app = create_app(actions_package, cors_origins="")
@@ -57,6 +60,30 @@ def secure_action_app(secret: str, actions_package: str = "actions") -> Sanic:
             return response.json({"error": "unauthorized"}, status=401,
                                  headers={"WWW-Authenticate": 'Bearer realm="frontdesk-actions"'})
         return None
+
+    action_metrics = ActionMetrics()
+
+    @app.middleware("request")
+    async def start_timer(request: Request) -> None:
+        request.ctx.started = time.perf_counter()
+
+    @app.middleware("response")
+    async def time_the_action(request: Request, answer: HTTPResponse) -> None:
+        if request.path != "/webhook" or not hasattr(request.ctx, "started"):
+            return
+        try:
+            action = str((request.json or {}).get("next_action") or "unknown")[:80]
+        except Exception:  # an unreadable body was answered already: count it as unknown
+            action = "unknown"
+        action_metrics.observe(action, time.perf_counter() - request.ctx.started, answer.status >= 500)
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> HTTPResponse:
+        if not metrics_token:
+            return response.text("not found", status=404)
+        if not authorised(request.headers.get("authorization"), metrics_token):
+            return response.text("unauthorized", status=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+        return response.raw(render(action_metrics.registry), content_type=CONTENT_TYPE)
 
     async def fail_quietly(request: Request, exception: Exception) -> HTTPResponse:
         # rasa-sdk's own handler answers with the posted tracker: slots, messages, PII.
@@ -84,7 +111,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
-        app = secure_action_app(settings.action_server_secret)
+        app = secure_action_app(settings.action_server_secret, metrics_token=settings.insights.metrics_token)
     except SettingsError as problem:
         print(f"configuration error: {problem}", file=sys.stderr)
         return 2

@@ -47,6 +47,8 @@ SECRET_KEY = "e2e-frontdesk-secret-key-0123456789abcdef"
 # The stacks' secrets, fixed so that the tests know them; in development the action server's
 # and the Rasa API's are made up by `frontdesk serve` for each run (None here).
 KEYS = StackKeys(SECRET_KEY, None, None, CUSTOMER_TOKEN_SECRET, CUSTOMER_TOKEN_ISSUER, CUSTOMER_TOKEN_AUDIENCE)
+# What Prometheus sends to GET /metrics on the stacks' web app and action server.
+METRICS_TOKEN = "e2e-metrics-token-0123456789abcdef"
 # What production runs with (development makes the last two up for each run).
 PRODUCTION_SECRETS = {"FRONTDESK_ENV": "production", "FRONTDESK_SECRET_KEY": SECRET_KEY,
                       "ACTION_SERVER_SECRET": "e2e-action-server-secret-0123456789abcdef",
@@ -230,7 +232,7 @@ def running_stack(name: str, workdir: Path, extra_env: dict[str, str] | None = N
     # that races it.
     # Telemetry is read every second, so a test waits for its facts briefly.
     extra_env = {"FRONTDESK_ENV": "development", "FRONTDESK_DEMO_SIGN_IN": "1", "FRONTDESK_RETENTION_EVERY_HOURS": "0",
-                 "FRONTDESK_CONSUME_EVERY_SECONDS": "1", **(extra_env or {})}
+                 "FRONTDESK_CONSUME_EVERY_SECONDS": "1", "FRONTDESK_METRICS_TOKEN": METRICS_TOKEN, **(extra_env or {})}
     if extra_env["FRONTDESK_ENV"] == "production":
         extra_env.pop("FRONTDESK_DEMO_SIGN_IN")
     # Production reads the service status from a Statuspage feed (the stand-in), development from

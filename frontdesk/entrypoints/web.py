@@ -27,6 +27,7 @@ from frontdesk.accounts.passwords import MIN_LENGTH, PasswordPolicyError
 from frontdesk.bootstrap import Services
 from frontdesk.core.ratelimit import SqlRateLimiter
 from frontdesk.entrypoints.agent_api import create_agent_api
+from frontdesk.insights.metrics import CONTENT_TYPE, authorised, render, web_registry
 from frontdesk.password_reset.service import InvalidResetToken, TokenProblem
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,19 @@ def create_app(services: Services, run_outbox_worker: bool = True) -> Sanic:
     @app.get("/agent/static/<name:str>")
     async def agent_static(_request: Request, name: str) -> response.HTTPResponse:
         return _static_file(name, {"inbox.js", "inbox.css"}, _INBOX_HEADERS)
+
+    metrics_registry = web_registry(services.db.transaction)
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> response.HTTPResponse:
+        token = services.settings.insights.metrics_token
+        if not token:
+            return response.text("not found", status=404)  # off unless FRONTDESK_METRICS_TOKEN is set
+        if not authorised(request.headers.get("authorization"), token):
+            return response.text("unauthorized", status=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+        loop = asyncio.get_running_loop()
+        body = await loop.run_in_executor(None, render, metrics_registry)  # database reads: off the event loop
+        return response.raw(body, content_type=CONTENT_TYPE)
 
     @app.get("/healthz")
     async def health(_request: Request) -> response.HTTPResponse:

@@ -115,7 +115,7 @@ def test_the_action_server_warms_presidio_up_in_the_background_before_serving(mo
     monkeypatch.setenv("ACTION_SERVER_SECRET", "plumbing-test-secret-0123456789abcdef")
     monkeypatch.setenv("FRONTDESK_SENSITIVE_IDENTIFIERS", r"LIC-\d{4}")
     monkeypatch.setattr(action_server, "default_redactor", default_redactor)
-    monkeypatch.setattr(action_server, "secure_action_app", lambda secret: App())
+    monkeypatch.setattr(action_server, "secure_action_app", lambda secret, **_options: App())
     assert action_server.main() == 0
     assert warmed.wait(10) and seen["text"] == "warm up" and seen["options"]["workers"] == 1
     assert seen["identifiers"] == (r"LIC-\d{4}",)

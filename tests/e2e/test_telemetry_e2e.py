@@ -5,10 +5,13 @@ consumer: every tracker event once, outcomes, flows, queues, model ids and laten
 from __future__ import annotations
 
 import json
+import re
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.stack import Stack, frontdesk
+from tests.stack import METRICS_TOKEN, ROOT, Stack, frontdesk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -44,3 +47,31 @@ def test_conversations_reach_the_kpi_facts_through_rasas_event_broker(stack: Sta
     before = stack.rows("SELECT count(*) FROM telemetry_events")[0][0]
     report = json.loads(frontdesk(stack, "insights", "consume", "--once", "--json"))
     assert report["recorded"] == 0 and stack.rows("SELECT count(*) FROM telemetry_events")[0][0] == before
+
+
+def test_prometheus_reads_the_web_app_and_the_action_server_with_its_token_only(stack: Stack):
+    stack.texts("tel-metrics", "I forgot my password")
+    stack.facts_of("tel-metrics")
+    for base in (stack.web_url, stack.action_url):
+        assert httpx.get(f"{base}/metrics").status_code == 401
+        assert httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    scraped = {}
+    for base in (stack.web_url, stack.action_url):
+        answer = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+        scraped.update({family.name: family for family in text_string_to_metric_families(answer.text)})
+    messages = sum(sample.value for sample in scraped["frontdesk_messages"].samples)
+    assert messages >= 1
+    latency = {s.labels.get("le"): s.value for s in scraped["frontdesk_message_latency_seconds"].samples
+               if s.name.endswith("_bucket")}
+    assert latency["+Inf"] == messages  # every answered message is in the histogram
+    intents = {s.labels["intent"] for s in scraped["frontdesk_intents"].samples}
+    assert "request_password_reset" in intents
+    assert {"frontdesk_handoffs", "frontdesk_outbox_backlog", "frontdesk_conversations",
+            "frontdesk_intent_confidence", "frontdesk_fallbacks"} <= set(scraped)
+    actions = {s.labels["action"] for s in scraped["frontdesk_action_latency_seconds"].samples}
+    assert "password_reset_form" in actions or "validate_password_reset_form" in actions, actions
+    # The Grafana dashboard in the repo asks only for metrics the servers expose.
+    asked = {re.sub(r"_(total|bucket|sum|count)$", "", name) for name in
+             re.findall(r"frontdesk_[a-z_]+", (ROOT / "docs" / "grafana" / "frontdesk.json").read_text())}
+    assert asked and asked <= set(scraped), asked - set(scraped)
