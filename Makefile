@@ -22,7 +22,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # Rasa 3.6 and its dependencies print pages of DeprecationWarnings on every start.
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: help install browser widget train db run shell test test-fast lint eval beta bench bench-nlu lock clean
+.PHONY: help install browser widget train db run shell test test-fast lint eval beta month bench bench-nlu lock clean
 
 help:
 	@echo "make run    - set up and start the assistant (Rasa :5005, actions :5055, web :8000)"
@@ -34,6 +34,7 @@ help:
 	@echo "make lint   - ruff, the architecture's import contracts, rasa data validate"
 	@echo "make eval   - quality report under reports/ (held-out NLU, out of scope, triage, CV)"
 	@echo "make beta   - the closed beta: 1,200 scripted customers against the real stack"
+	@echo "make month  - a month of traffic through the event broker, agents working it, then the KPI report"
 	@echo "make bench  - speed: latency and throughput over REST, against a stock rasa init assistant"
 	@echo "make bench-nlu - NLU pipelines on BANKING77, against Rasa's default pipeline (about 90 min)"
 
@@ -129,6 +130,11 @@ eval: $(MODEL)
 CONTACTS ?= 1200
 beta: $(MODEL)
 	$(BIN)/python -m lab.closed_beta --contacts $(CONTACTS)
+
+# Issue 20: a month of the seed company's traffic (the beta's customers) through the real servers
+# and Rasa's event broker, agents working the tickets, then the KPI report (reports/month/).
+month: $(MODEL) browser
+	$(BIN)/python -m lab.month_of_traffic --contacts $(CONTACTS)
 
 # Speed: latency and throughput over REST at 1, 8 and 32 conversations, against a stock
 # `rasa init` assistant trained in the same run (about 11 minutes on 2 cores).

@@ -96,6 +96,7 @@ CLI_COMMANDS: dict[str, str | None] = {
     "agent feedback": None,
     "data export-training": "training.export",
     "kpi report": "kpi.read",
+    "kpi check": "kpi.read",
     "insights consume": None,
     "model register": None,
     "model scores": None,

@@ -15,7 +15,7 @@ from typing import Any
 
 from frontdesk.agents.roles import ROLES
 from frontdesk.entrypoints.cli_audit import add_audit_commands
-from frontdesk.entrypoints.cli_insights import add_insights_commands, add_model_commands
+from frontdesk.entrypoints.cli_insights import add_insights_commands, add_kpi_commands, add_model_commands
 from frontdesk.entrypoints.cli_privacy import add_privacy_commands
 from frontdesk.entrypoints.cli_retention import add_retention_commands
 from frontdesk.settings import PROJECT_ROOT, Settings, SettingsError
@@ -269,29 +269,6 @@ def cmd_agent_api(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_kpi_report(settings: Settings, args: argparse.Namespace) -> int:
-    from frontdesk.bootstrap import build_services
-    from frontdesk.insights.kpi import kpi_report
-
-    services = build_services(settings)
-    with services.db.transaction() as session:
-        report = kpi_report(session, services.workspace.feedback)
-    if args.json:
-        print(json.dumps(report, indent=2, default=str))
-        return 0
-    handoffs, csat = report["handoffs"], report["csat"]
-    print(f"handoffs: {handoffs['total']} ({handoffs['open']} open, {handoffs['closed']} closed)")
-    print(f"  by reason: {handoffs['by_reason']}")
-    print(f"  by queue:  {handoffs['by_queue']}")
-    for label, figures in [("after an agent", csat["after_agent"]),
-                           *((f"after the bot resolved {flow}", f) for flow, f in csat["after_bot"].items())]:
-        print(f"CSAT {label}: {figures['responses']} responses, average {figures['average']}, "
-              f"satisfied (4-5) {figures['satisfied_share']}, response rate {figures['response_rate']}")
-    print("agent-corrected rate per intent:")
-    _print_rows(report["agent_corrected"], False, ["intent", "reviewed", "corrected", "rate"])
-    return 0
-
-
 def cmd_data_export_training(settings: Settings, args: argparse.Namespace) -> int:
     from frontdesk.agents.feedback import RARE_INTENT_EXAMPLES
     from frontdesk.bootstrap import build_services
@@ -525,9 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--rare-below", type=int, default=None,
                           help="flag intents with fewer examples than this for synthetic examples (default 5)")
 
-    kpi = domains.add_parser("kpi", help="KPI reports").add_subparsers(dest="cmd", required=True)
-    report = command(kpi, "report", cmd_kpi_report, "handoffs, CSAT, agent-corrected rate per intent")
-    report.add_argument("--json", action="store_true")
+    add_kpi_commands(domains, command)
 
     add_insights_commands(domains, command)
     add_model_commands(domains, command)
@@ -630,6 +605,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(refusal, file=sys.stderr)
             return REFUSED
         return int(args.handler(settings, args))
+    except SettingsError as problem:  # a configuration file a command reads (goals.yml, monitoring.yml …)
+        print(f"configuration error: {problem}", file=sys.stderr)
+        return 2
     except (OperationalError, ProgrammingError) as problem:
         # An operator gets the cause and the fix, not a stack trace.
         print(f"database error: {problem.orig}\nIs the database reachable and migrated? "

@@ -3,6 +3,8 @@
 - ``frontdesk insights consume [--once] [--json]``: the event consumer. ``frontdesk serve``'s web
   worker consumes every few seconds already; this is for a separate worker
   (FRONTDESK_CONSUME_EVERY_SECONDS=0 on the web app) or to catch up by hand.
+- ``frontdesk kpi report [--from DAY] [--to DAY] [--json] [--html FILE]`` and ``frontdesk kpi check``:
+  the KPIs against their targets, drift, and PASS or ROLLBACK (``frontdesk/insights/report.py``).
 - ``frontdesk model register|scores|list|rollback``: the model registry
   (``frontdesk/insights/models.py``).
 """
@@ -15,8 +17,9 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from frontdesk.settings import PROJECT_ROOT, Settings
 
@@ -35,6 +38,74 @@ def add_insights_commands(domains: argparse._SubParsersAction, command: CommandH
     consume.add_argument("--json", action="store_true", help="print what was read as JSON")
     consume.add_argument("--every", type=float, default=None,
                          help="seconds between reads when running (default FRONTDESK_CONSUME_EVERY_SECONDS or 5)")
+
+
+def _day(raw: str) -> datetime:
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a day like 2026-11-30 (or 2026-11-30T12:00), got {raw!r}") from None
+
+
+def add_kpi_commands(domains: argparse._SubParsersAction, command: CommandHelper) -> None:
+    kpi = domains.add_parser("kpi", help="KPIs against their targets, drift and rollback (docs/measurement.md)")
+    group = kpi.add_subparsers(dest="cmd", required=True)
+    report = command(group, "report", cmd_kpi_report,
+                     "the KPIs of a window against goals.yml, weekly trends, drift, handoffs, CSAT, corrections")
+    report.add_argument("--from", dest="start", type=_day, help="first day (UTC; default: --to minus 35 days)")
+    report.add_argument("--to", dest="end", type=_day, help="the day after the last (UTC; default: now)")
+    report.add_argument("--json", action="store_true")
+    report.add_argument("--html", type=Path, help="also write the self-contained HTML report here")
+    verdict = command(group, "check", cmd_kpi_check,
+                      "PASS or ROLLBACK: the current window against the baseline (monitoring.yml); exit 1 on ROLLBACK")
+    verdict.add_argument("--to", dest="end", type=_day, help="the end of the current window (default: now)")
+    verdict.add_argument("--json", action="store_true")
+
+
+def _goals_and_monitoring(settings: Settings) -> tuple[Any, Any]:
+    from frontdesk.insights.goals import load_goals, load_monitoring
+
+    return load_goals(settings.insights.goals_file), load_monitoring(settings.insights.monitoring_file)
+
+
+def cmd_kpi_report(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.bootstrap import build_services
+    from frontdesk.core.schema import utcnow
+    from frontdesk.insights.report import Period, kpi_window_report, text_report
+
+    goals, monitoring = _goals_and_monitoring(settings)
+    now = utcnow()
+    period = Period.ending(args.end or now, monitoring, args.start)
+    if period.start >= period.end:
+        print("error: --from must be before --to", file=sys.stderr)
+        return 2
+    services = build_services(settings)
+    with services.db.transaction() as session:
+        report = kpi_window_report(session, services.workspace.feedback, goals, monitoring, period, now)
+    if args.html:
+        from frontdesk.insights.report_html import render
+
+        args.html.write_text(render(report), encoding="utf-8")
+    print(json.dumps(report, indent=2, default=str) if args.json else text_report(report))
+    return 0
+
+
+def cmd_kpi_check(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.core.db import Database
+    from frontdesk.core.schema import utcnow
+    from frontdesk.insights.report import Period, rollback_check
+
+    goals, monitoring = _goals_and_monitoring(settings)
+    now = utcnow()
+    with Database(settings.database_url).transaction() as session:
+        verdict, evidence = rollback_check(session, goals, monitoring, Period.ending(args.end or now, monitoring), now)
+    if args.json:
+        print(json.dumps({**verdict.as_dict(), **evidence}, indent=2, default=str))
+    else:
+        print(verdict.decision)
+        for item in verdict.checks:
+            print(f"  {item.status:<8} {item.criterion}: {item.evidence}")
+    return 1 if verdict.decision != "PASS" else 0
 
 
 def add_model_commands(domains: argparse._SubParsersAction, command: CommandHelper) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.stack import METRICS_TOKEN, ROOT, Stack, frontdesk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def test_conversations_reach_the_kpi_facts_through_rasas_event_broker(stack: Stack):
@@ -75,3 +77,42 @@ def test_prometheus_reads_the_web_app_and_the_action_server_with_its_token_only(
     asked = {re.sub(r"_(total|bucket|sum|count)$", "", name) for name in
              re.findall(r"frontdesk_[a-z_]+", (ROOT / "docs" / "grafana" / "frontdesk.json").read_text())}
     assert asked and asked <= set(scraped), asked - set(scraped)
+
+
+def test_the_html_kpi_report_opens_in_a_browser_with_readable_plots(stack: Stack, tmp_path):
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    stack.texts("tel-html", "I forgot my password")
+    stack.texts("tel-html-2", "can you tell me a joke about penguins")
+    stack.facts_of("tel-html", "tel-html-2")
+    page_file = tmp_path / "kpi.html"
+    frontdesk(stack, "kpi", "report", "--html", str(page_file))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            requests: list[str] = []
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(page_file.as_uri())
+            assert requests == [page_file.as_uri()]  # self-contained: nothing else is fetched
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1280  # no sideways scrolling
+            headings = page.locator("h2").all_inner_texts()
+            assert {"Targets", "Weekly trends", "Outcomes", "What customers ask that the bot cannot answer"} <= set(
+                headings)
+            figures = page.locator("figure")
+            assert figures.count() >= 7
+            for index in range(figures.count()):
+                plot = figures.nth(index)
+                box = plot.bounding_box()
+                assert box and box["width"] >= 300 and box["height"] >= 150, (index, box)
+                shot = tmp_path / f"figure-{index}.png"
+                plot.screenshot(path=str(shot))
+                image = Image.open(shot).convert("RGB")
+                pixels = list(image.getdata())
+                inked = sum(1 for r, g, b in pixels if min(r, g, b) < 200) / len(pixels)
+                # Axes, labels and data drawn, not a blank box nor a solid block.
+                assert 0.01 < inked < 0.6 and len(set(pixels)) > 20, (index, inked)
+            page.screenshot(path=str(tmp_path / "kpi.png"), full_page=True)
+        finally:
+            browser.close()

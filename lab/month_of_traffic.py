@@ -1,0 +1,217 @@
+"""``make month``: a month of the seed company's traffic through the real servers and Rasa's event
+broker, then the KPI report on it (issue 20).
+
+The closed beta's scripted customers (``lab.closed_beta``: 1,200 contacts in the seed company's
+mix, phrasebook and blind openers, typos and habits) talk to a fresh ``frontdesk serve`` over
+REST. Rasa's event broker (the SQL broker by default, RabbitMQ with ``--broker rabbitmq``) feeds
+the web app's consumer. Then, because no people work in a simulation:
+
+- **agents** work every ticket through the real agent API: claim, reply, close; a customer asked
+  for a rating answers it (a seeded 1-5, mostly 4s and 5s) over REST, as a person would;
+- **the calendar**: a month is played in minutes, so each contact is moved to its day of the
+  month afterwards (its analytics rows, handoff, agent reply and rating, by the same offset),
+  and an agent's first reply and the ticket's closing get times drawn from a seeded model of a
+  support team (median first reply 50 minutes, a tail past the SLA). The facts are then folded
+  again from the moved rows. Rasa's own tracker keeps the real times.
+
+What comes out: ``reports/month/kpi.json``, ``kpi.txt`` and ``kpi.html`` from ``frontdesk kpi
+report``, the event counts (every tracker event reached analytics once), and the seconds it took.
+
+    python -m lab.month_of_traffic [--contacts 1200] [--concurrency 8] [--broker sql|rabbitmq]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import bindparam, select, text, update
+
+from frontdesk.core.chat_sessions import ChatSessions
+from frontdesk.core.db import Database
+from frontdesk.dev.demo_data import synthetic_customers
+from frontdesk.handoff.policy import HandoffPolicy
+from frontdesk.handoff.service import HandoffRow, TicketOutboxRow
+from frontdesk.insights.csat import CsatRow
+from frontdesk.insights.telemetry import TelemetryEvent, refresh_facts
+from lab.closed_beta import SEED, Contact, month_of_contacts, open_earlier_tickets, run_contacts, seed_customers
+from lab.stack import (
+    ROOT,
+    LocalStack,
+    RestConversation,
+    StackKeys,
+    delete_rabbitmq_queue,
+    frontdesk_command,
+    load_test_limits,
+    local_stack,
+    wait_until,
+)
+
+MONTH_DAYS = 30
+RATINGS = (5, 5, 5, 4, 4, 4, 3, 2, 5, 4)  # what customers answer a rating question with, drawn from
+# A support team's first reply, in minutes: lognormal around 50 minutes, a tail past four hours.
+FIRST_REPLY_MEDIAN_MINUTES, FIRST_REPLY_SIGMA = 50.0, 1.1
+HANDLE_MEDIAN_MINUTES, HANDLE_SIGMA = 35.0, 0.8
+COUNTED_KINDS = ("user", "action", "bot")
+
+
+async def work_the_queue(stack: LocalStack, token: str, contacts: list[Contact], pick: random.Random) -> int:
+    """Every open ticket claimed, answered and closed by an agent through the agent API; the
+    customer, asked for a rating in the chat, answers it. Returns how many tickets were worked."""
+    sessions = ChatSessions(stack.keys.secret_key)
+    by_reference = {sessions.reference(stack.keys.conversation_id(c.session_token)): c
+                    for c in contacts if c.session_token}
+    headers = {"Authorization": f"Bearer {token}"}
+    worked = 0
+    async with httpx.AsyncClient(base_url=f"{stack.web_url}/api/agent", headers=headers, timeout=60) as api, \
+            httpx.AsyncClient(timeout=60) as chat:
+        for handoff in (await api.get("/handoffs")).json():
+            reference = handoff["reference"]
+            for step, body in (("claim", None), ("reply", {"text": "Thanks for waiting, this is sorted now."}),
+                               ("close", None)):
+                answer = await api.post(f"/handoffs/{reference}/{step}", json=body or {})
+                if answer.status_code != 200:
+                    break
+            else:
+                worked += 1
+                contact = by_reference.get(handoff["conversation"])
+                if contact is not None and contact.session_token:
+                    customer = RestConversation(stack.rasa_url, contact.address, contact.session_token)
+                    await customer.post(chat, str(pick.choice(RATINGS)))
+    return worked
+
+
+def every_event_recorded(database_url: str) -> tuple[int, int]:
+    """(events in the tracker store, events analytics recorded) of the kinds both count."""
+    with Database(database_url).transaction() as session:
+        stored = session.execute(text("SELECT count(*) FROM events WHERE type_name IN ('user', 'action', 'bot')"))
+        recorded = session.execute(text("SELECT count(*) FROM telemetry_events WHERE kind IN "
+                                        "('user', 'action', 'bot')"))
+        return int(stored.scalar_one()), int(recorded.scalar_one())
+
+
+def _minutes(pick: random.Random, median: float, sigma: float) -> timedelta:
+    return timedelta(minutes=median * pick.lognormvariate(0, sigma))
+
+
+def spread_over_the_month(database_url: str, conversation_ids: list[str], month_start: datetime,
+                          pick: random.Random, mandatory_intents: frozenset[str]) -> None:
+    """Moves each conversation to its day of the month (see the module doc) and folds its facts again."""
+    db = Database(database_url)
+    step = timedelta(days=MONTH_DAYS) / max(len(conversation_ids), 1)
+    shift_events = (update(TelemetryEvent).where(TelemetryEvent.id == bindparam("row_id"))
+                    .values(at=bindparam("new_at")))
+    for number, conversation_id in enumerate(conversation_ids):
+        # Office hours and evenings: 07:00-22:00 on the contact's day.
+        day = month_start + step * number
+        target = day.replace(hour=7, minute=0, second=0, microsecond=0) + timedelta(minutes=pick.uniform(0, 15 * 60))
+        with db.transaction() as session:
+            events = session.execute(select(TelemetryEvent.id, TelemetryEvent.at)
+                                     .where(TelemetryEvent.conversation_id == conversation_id)).all()
+            if not events:
+                continue
+            offset = target - min(at for _, at in events)
+            session.execute(shift_events, [{"row_id": row_id, "new_at": at + offset} for row_id, at in events])
+            for handoff in session.execute(select(HandoffRow).where(
+                    HandoffRow.conversation_id == conversation_id)).scalars():
+                handoff.created_at += offset
+                handoff.first_response_due += offset
+                replied = handoff.created_at + _minutes(pick, FIRST_REPLY_MEDIAN_MINUTES, FIRST_REPLY_SIGMA)
+                for row in session.execute(select(TicketOutboxRow).where(
+                        TicketOutboxRow.handoff_id == handoff.id)).scalars():
+                    row.created_at = replied if row.operation == "reply" else row.created_at + offset
+                if handoff.claimed_at:
+                    handoff.claimed_at = replied
+                if handoff.closed_at:
+                    handoff.closed_at = replied + _minutes(pick, HANDLE_MEDIAN_MINUTES, HANDLE_SIGMA)
+            for rating in session.execute(select(CsatRow).where(CsatRow.conversation_id == conversation_id)).scalars():
+                rating.created_at += offset
+            refresh_facts(session, [conversation_id], mandatory_intents)
+
+
+def screenshot(html: Path, png: Path) -> None:
+    """The report as a support lead sees it, in Debian's Chromium (headless)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(html.resolve().as_uri())
+        page.screenshot(path=str(png), full_page=True)
+        browser.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contacts", type=int, default=1200)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--broker", choices=("sql", "rabbitmq"), default="sql")
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "frontdesk.tar.gz")
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "month")
+    args = parser.parse_args(argv)
+    if not args.model.exists():
+        parser.error(f"{args.model} is missing: run `make train`")
+    policy = HandoffPolicy.load(ROOT / "handoff.yml")
+    customers = synthetic_customers(1000)
+    contacts = month_of_contacts(args.contacts, customers)
+    pick = random.Random(SEED + 20)  # noqa: S311 - a reproducible simulation
+    args.out.mkdir(parents=True, exist_ok=True)
+    queue = f"frontdesk_month_{uuid.uuid4().hex[:8]}"
+    broker = ({"FRONTDESK_EVENT_BROKER_URL": f"amqp://guest@127.0.0.1:5672/?queue={queue}&exchange={queue}",
+               "FRONTDESK_EVENT_BROKER_PASSWORD": "guest"} if args.broker == "rabbitmq" else {})
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="frontdesk-month-") as tmp:
+        env = {**load_test_limits(), "FRONTDESK_CONSUME_EVERY_SECONDS": "1", **broker}
+        with local_stack(Path(tmp), args.model, extra_env=env, keys=StackKeys.random(), outbox_poll_seconds=1,
+                         dev_mailbox=False) as stack:
+            latest_invoices = seed_customers(stack, customers)
+            asyncio.run(open_earlier_tickets(contacts, stack, args.concurrency))
+            print(f"[month] {len(contacts)} contacts through {args.broker} ...", flush=True)
+            asyncio.run(run_contacts(contacts, stack, args.concurrency, latest_invoices))
+            played = time.perf_counter() - started
+            token = json.loads(frontdesk_command(stack.env, "agent", "token", "create", "Month desk", "--role",
+                                         "supervisor", "--role", "agent", "--json"))["token"]
+            worked = asyncio.run(work_the_queue(stack, token, contacts, pick))
+            counts = wait_until(_all_recorded(stack.database_url), 300, "every tracker event in analytics")
+            ids = [stack.keys.conversation_id(c.session_token) for c in contacts if c.session_token]
+            month_start = (datetime.utcnow() - timedelta(days=MONTH_DAYS + 1)).replace(
+                hour=0, minute=0, second=0, microsecond=0)
+            spread_over_the_month(stack.database_url, ids, month_start, pick, frozenset(policy.mandatory_human))
+            window = ["--from", month_start.date().isoformat(),
+                      "--to", (month_start + timedelta(days=MONTH_DAYS)).date().isoformat()]
+            report_env = dict(stack.env)
+            (args.out / "kpi.json").write_text(frontdesk_command(report_env, "kpi", "report", *window, "--json"))
+            (args.out / "kpi.txt").write_text(frontdesk_command(report_env, "kpi", "report", *window))
+            frontdesk_command(report_env, "kpi", "report", *window, "--html", str(args.out / "kpi.html"))
+    if args.broker == "rabbitmq":
+        delete_rabbitmq_queue(queue, exchange=queue)
+    screenshot(args.out / "kpi.html", args.out / "kpi.png")
+    run = {"contacts": len(contacts), "broker": args.broker, "tickets_worked": worked,
+           "tracker_events": counts[0], "events_recorded": counts[1], "played_seconds": round(played),
+           "seconds": round(time.perf_counter() - started)}
+    (args.out / "run.json").write_text(json.dumps(run, indent=1) + "\n")
+    print(json.dumps(run, indent=1))
+    print((args.out / "kpi.txt").read_text())
+    return 0
+
+
+def _all_recorded(database_url: str) -> Callable[[], Any]:
+    def probe() -> tuple[int, int] | None:
+        stored, recorded = every_event_recorded(database_url)
+        return (stored, recorded) if stored == recorded else None
+    return probe
+
+
+if __name__ == "__main__":
+    sys.exit(main())
