@@ -224,7 +224,9 @@ def _summary_lines(s: dict[str, Any], threshold: float, ambiguity: float) -> lis
                      f"{k[name]['unanswerable_answered']:.1%} (reports/knowledge.md)")
     lines.append(f"Knowledge base steals: {k['steal']['stolen']} of {k['steal']['messages']} password-reset and "
                  "billing messages")
-    lines.append(redaction_evaluation.summary_line(s["redaction"]["heldout"]))
+    # The part of record: the blind one, written after the tuning it measures.
+    record = next(part for part in ("heldout-3", "heldout-2", "heldout") if part in s["redaction"])
+    lines.append(redaction_evaluation.summary_line(s["redaction"][record]))
     if cv:
         lines.append(f"Cross-validation ({cv['folds']} folds, training data): accuracy {cv['accuracy']:.1%}, "
                      f"macro-F1 {cv['macro_f1']:.3f}")

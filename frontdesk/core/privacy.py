@@ -265,6 +265,7 @@ _BRANDS = frozenset(name.split()[0].lower() for name in ALLOWED_NAMES if " " in 
 _CHAT_WORDS = frozenset({"otp", "pls", "plz", "thx", "ty", "hi", "hey", "hello", "ok", "okay", "lol", "btw", "asap",
                          "fyi", "pw", "pwd", "pin", "sms", "2fa", "mfa", "iban", "ip", "ssl", "api", "url", "faq",
                          "mr", "mrs", "ms", "dr", "prof", "sir"})
+RECOGNIZER_NAME_KEY = "recognizer_name"  # presidio_analyzer.RecognizerResult.RECOGNIZER_NAME_KEY
 _URL_HOST = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/\s]*@)?(?P<host>[^/:?#\s]+)", re.IGNORECASE)
 
 
@@ -303,8 +304,10 @@ class Redactor:
                 nlp_engine.nlp = {"en": spacy.load(SPACY_MODEL, exclude=["parser"])}
                 registry = RecognizerRegistry(supported_languages=["en"])
                 registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
-                # Ours replaces Presidio's phone recognizer (more regions, our context words).
+                # Ours replace Presidio's phone recognizer (more regions, our context words) and its
+                # URL recognizer (the same patterns, token by token: one of them is quadratic).
                 registry.remove_recognizer("PhoneRecognizer")
+                registry.remove_recognizer("UrlRecognizer")
                 for recognizer in project_recognizers(self.sensitive_identifiers):
                     registry.add_recognizer(recognizer)
                 # A context word in the five tokens before a span ("my card is", "zip", "call me on")
@@ -349,8 +352,20 @@ class Redactor:
         # Our card and IBAN spans (the same detection as strip_payment_details) win over Presidio's
         # label on overlap: its card regex finds Luhn-valid digit runs inside IBANs, and it misses
         # dotted, slashed and no-break-space cards.
-        spans = [(r.start, r.end, r.entity_type, False) for r in results
-                 if self._kept(text, r.start, r.end, r.entity_type, r.score)]
+        from frontdesk.core.recognizers import clean_person_span
+
+        spans = []
+        for r in results:
+            start, end = r.start, r.end
+            if r.entity_type == "PERSON" and (r.recognition_metadata or {}).get(
+                    RECOGNIZER_NAME_KEY) == "SpacyRecognizer":
+                # spaCy's English model on other languages: "mi tarjeta", "Ich heiße", "chiyoda-ku".
+                cleaned = clean_person_span(text, start, end)
+                if cleaned is None:
+                    continue
+                start, end = cleaned
+            if self._kept(text, start, end, r.entity_type, r.score):
+                spans.append((start, end, r.entity_type, False))
         spans += [(start, end, kind, True) for start, end, kind in find_payment_details(text)]
         spans.sort(key=lambda s: (s[0], -(s[1] - s[0]), not s[3]))
         merged: list[tuple[int, int, str, bool]] = []

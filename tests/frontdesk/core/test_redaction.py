@@ -188,3 +188,167 @@ def test_our_patterns_stay_linear_on_hostile_input(text: str):
     for pattern in patterns:
         list(pattern.finditer(text))
     assert time.perf_counter() - started < 0.25
+
+
+# --- Generalising to customers' messages nobody has written yet: street types of many languages,
+# postcodes by their country's shape and the words around them, local phone numbers after a cue,
+# names from a list of first names of many origins, after verbs and in signatures.
+
+
+@pytest.mark.parametrize(("text", "street"), [
+    pytest.param("please ship to 14 rue des lilas, 69003 lyon", "14 rue des lilas", id="french, number first"),
+    pytest.param("spedite a viale monza 140, 20127 milano", "viale monza 140", id="italian, number after"),
+    pytest.param("mi dirección: avenida de la constitución 20", "avenida de la constitución 20", id="spanish"),
+    pytest.param("morada: travessa do carmo 7, lisboa", "travessa do carmo 7", id="portuguese"),
+    pytest.param("adres: ul. Świętokrzyska 30/12, 00-116 Warszawa", "ul. Świętokrzyska 30/12", id="polish"),
+    pytest.param("skicka till drottninggatan 53, 111 21 stockholm", "drottninggatan 53", id="swedish"),
+    pytest.param("billing: 77 w 34th st, new york", "77 w 34th st", id="us, ordinal street"),
+    pytest.param("kontor: Karl Johans gate 22, 0159 Oslo", "Karl Johans gate 22", id="street before a postcode"),
+    pytest.param("PLZ 50667 Köln, Domkloster 4", "Domkloster 4", id="street after a postcode and city"),
+    pytest.param("mail it to PO Box 4410, Austin", "PO Box 4410", id="po box"),
+    pytest.param("2-7-2 marunouchi, chiyoda-ku, tokyo", "2-7-2 marunouchi", id="japanese block"),
+])
+def test_street_lines_of_many_countries_are_redacted(redactor: Redactor, text: str, street: str):
+    assert "<ADDRESS>" in removed(redactor, text, street)
+
+
+@pytest.mark.parametrize(("text", "postcode"), [
+    pytest.param("14 rue de la paix, 75002 paris", "75002", id="five digits before a known city"),
+    pytest.param("ul. długa 8, 00-950 warszawa", "00-950", id="polish"),
+    pytest.param("rua augusta 100, 1100-048 lisboa", "1100-048", id="portuguese"),
+    pytest.param("Tokyo 150-0002, shibuya office", "150-0002", id="japanese after a city"),
+    pytest.param("cp 08001 barcelona", "08001", id="spanish cue"),
+    pytest.param("melbourne VIC 3000", "3000", id="australian state before"),
+    pytest.param("our eircode is D02 X285", "D02 X285", id="eircode"),
+    pytest.param("sveavägen 44, 111 34 stockholm", "111 34", id="swedish after a street"),
+    pytest.param("wohne in keizersgracht 1, 1016 dv amsterdam", "1016 dv", id="dutch in lower case with a city"),
+])
+def test_postcodes_are_redacted_where_something_says_they_are_one(redactor: Redactor, text: str, postcode: str):
+    assert "<POSTCODE>" in removed(redactor, text, postcode)
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("since 2019 we use you in madrid, valencia and sevilla", id="year before a city"),
+    pytest.param("room 4012 in the conference centre", id="room number"),
+    pytest.param("the dashboard says 75002 visits this month", id="count"),
+    pytest.param("order 77120 never arrived in paris", id="order number before a city"),
+    pytest.param("place an order for 3 more seats via email", id="place and via as words"),
+    pytest.param("os version 14 on route 66", id="os and route"),
+    pytest.param("we are 12 people in berlin and 4 in lisbon", id="cities alone"),
+])
+def test_numbers_and_words_that_only_look_like_addresses_stay(redactor: Redactor, text: str):
+    assert redactor.redact(text) == text
+
+
+@pytest.mark.parametrize(("text", "phone"), [
+    pytest.param("call me 555 0187 im at the office", "555 0187", id="local seven digits after a cue"),
+    pytest.param("phone (415) 555-0132 ext. 204, thanks", "ext. 204", id="extension"),
+    pytest.param("mi número es 612 345 678", "612 345 678", id="spanish cue"),
+    pytest.param("telemóvel 912 345 678", "912 345 678", id="portuguese cue"),
+    pytest.param("reach me on 030 22 48 66 19", "030 22 48 66 19", id="trunk zero, groups"),
+])
+def test_phone_numbers_after_a_cue_or_with_a_trunk_zero_are_redacted(redactor: Redactor, text: str, phone: str):
+    assert "<PHONE_NUMBER>" in removed(redactor, text, phone)
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    pytest.param("remove priya from the workspace pls", "priya", id="known first name, lower case"),
+    pytest.param("please add juan ortega to our team", "juan ortega", id="first name and surname"),
+    pytest.param("the user siobhan murphy cant see ticket 4", "siobhan murphy", id="listed surname"),
+    pytest.param("refund it thanks, pieter de vries", "pieter de vries", id="particle and surname"),
+    pytest.param("add lars and freya as agents", "freya", id="two names after one verb"),
+    pytest.param("transfer the licence to oleksandra", "oleksandra", id="unknown name after a verb"),
+    pytest.param("nico again, still broken after 2 days", "nico", id="name opening a message"),
+    pytest.param("phone 555 0132, ask for will", "will", id="ambiguous name after a cue"),
+    pytest.param("remove access for jan de vries", "jan de vries", id="ambiguous name with a surname"),
+    pytest.param("Best regards,\nMark Devlin\nHead of Ops", "Mark Devlin", id="signature line"),
+    pytest.param("--\nClaire Dubois | Office Manager", "Claire Dubois", id="signature with a title"),
+    pytest.param("thanks a lot Paulina! - Wojtek", "Wojtek", id="dash after punctuation"),
+    pytest.param("Freundliche Grüße\nMaximilian Roth", "Maximilian Roth", id="german sign-off"),
+    pytest.param("hola, soy diego, mi correo cambió", "diego", id="spanish cue"),
+    pytest.param("thx\n-- omar", "omar", id="spaCy's longer span does not hide ours"),
+])
+def test_names_of_many_origins_are_found_in_lower_case_and_mid_sentence(redactor: Redactor, text: str, name: str):
+    assert "<PERSON>" in removed(redactor, text, name)
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("Will you refund invoice INV-2026-1187?", id="Will"),
+    pytest.param("Mark the invoice as paid please", id="Mark"),
+    pytest.param("April was billed twice", id="April"),
+    pytest.param("Grace period ends on 15 march", id="Grace"),
+    pytest.param("Jordan is not in the country list for VAT", id="Jordan"),
+    pytest.param("ok, will try again tomorrow", id="will as a verb"),
+    pytest.param("what happens to tickets when an agent leaves", id="agent cue before a verb"),
+    pytest.param("xoxp-token is our user token", id="user cue before a word"),
+    pytest.param("new HQ in san francisco", id="first name in a city"),
+    pytest.param("someone called saying they are frontdesk", id="called before a verb"),
+    # Found on the bot's NLU examples (thousands of customer messages without names).
+    pytest.param("whats the quickest project we can do tonight", id="ambiguous name and a particle"),
+    pytest.param("Officer here, we need subscriber details", id="capital at the start of a message"),
+    pytest.param("please disable two-factor on my account", id="hyphenated word after a verb"),
+    pytest.param("thank youuu", id="stretched word after thanks"),
+    pytest.param("hi, sorry to bother, I'm looking at my bank app", id="weak cue before a verb"),
+])
+def test_words_that_look_like_names_stay(redactor: Redactor, text: str):
+    assert "<PERSON>" not in redactor.redact(text)
+
+
+def test_chat_words_after_a_password_cue_are_not_passwords(redactor: Redactor):
+    assert redactor.redact("cant log in, forgot my pasword thx") == "cant log in, forgot my pasword thx"
+    assert redactor.redact("mein Passwort funktioniert nicht") == "mein Passwort funktioniert nicht"
+    assert "<PASSWORD>" in removed(redactor, "la contraseña es Gato_Azul77", "Gato_Azul77")
+
+
+def test_spacy_names_lose_the_words_of_other_languages_around_them(redactor: Redactor):
+    assert redactor.redact("hola, soy lucía fernández, mi tarjeta fue rechazada") == \
+        "hola, soy <PERSON>, mi tarjeta fue rechazada"
+    assert redactor.redact("Ich heiße Jonas Becker und mein Passwort ist weg") == \
+        "Ich heiße <PERSON> und mein Passwort ist weg"
+
+
+def test_the_word_lists_are_lower_case_data_files_with_names_of_many_origins():
+    from frontdesk.core.recognizers import word_list
+
+    plain, ambiguous = word_list("first_names.txt")
+    assert len(plain) > 1500 and {"priya", "agnieszka", "oluwaseun", "björn", "joão", "haruto"} <= plain
+    assert {"will", "mark", "april", "may", "grace", "sofia"} <= ambiguous and not plain & ambiguous
+    assert all(name == name.lower() and " " not in name for name in plain | ambiguous)
+    assert {"murphy", "kowalski", "ferrari"} <= word_list("surnames.txt")[0]
+    assert {"paris", "münchen", "warszawa"} <= word_list("cities.txt")[0]
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("14 rue " + "de " * 3_000, id="street particles"),
+    pytest.param("via " * 3_000, id="street types"),
+    pytest.param("12345 paris " * 1_000, id="postcodes and cities"),
+    pytest.param("1-1-1 " * 2_000, id="japanese blocks"),
+    pytest.param("postfach " + "12 " * 3_000, id="po box groups"),
+    pytest.param("anna " * 2_000, id="names"),
+    pytest.param("add " * 3_000, id="name verbs"),
+    pytest.param("Ab " * 4_000, id="capitalised words"),
+    pytest.param("a'" * 5_000, id="apostrophes"),
+    pytest.param("call me " + "1 " * 3_000, id="phone groups"),
+])
+def test_the_new_recognizers_stay_linear_on_hostile_input(text: str):
+    from frontdesk.core import recognizers
+
+    started = time.perf_counter()
+    recognizers.postal_spans(text)
+    recognizers.KnownNameRecognizer().analyze(text, ["PERSON"])
+    recognizers.LowerCaseNameRecognizer().analyze(text, ["PERSON"])
+    for pattern in (recognizers.CUED_PHONE, recognizers.TRUNK_PHONE, recognizers.PASSWORD_AFTER_LOGIN,
+                    recognizers.ONE_TIME_CODE_MIXED, recognizers.JAPANESE_BLOCK, recognizers.PO_BOX):
+        list(pattern.finditer(text))
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_link_is_found_token_by_token_in_linear_time_and_an_overlong_run_is_redacted_whole():
+    redactor = Redactor()
+    spans = redactor.find("see https://tracker.example.com/u?email=ana@x.org and www.evil-site.net/x please")
+    assert {kind for _, _, kind in spans} >= {"URL"}
+    hostile = "a." * 1000  # Presidio's "Non schema URL" pattern is quadratic on this: 6.5 s before
+    started = time.perf_counter()
+    found = redactor.find(hostile)
+    assert time.perf_counter() - started < 1.0
+    assert found and found[0][0] == 0 and found[-1][1] == len(hostile)  # over 256 characters: redacted whole
