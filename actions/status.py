@@ -73,14 +73,16 @@ class ActionServiceStatus(SafeAction):
     ) -> list[EventType]:
         services, context = get_services(), decision_context(tracker, self.name())
 
-        def look_up(session: Any) -> str:
+        def look_up(session: Any) -> tuple[str, bool]:
             status = services.status.current()
             services.audit.record(session, context, "service_status.answered", indicator=status.indicator,
                                   stale=status.stale, incidents=len(status.incidents))
-            return service_reply(status)
+            return service_reply(status), status.stale
 
-        dispatcher.utter_message(text=await services.db.in_worker_thread(look_up), buttons=[PERSON_BUTTON])
-        return []
+        reply, stale = await services.db.in_worker_thread(look_up)
+        dispatcher.utter_message(text=reply, buttons=[PERSON_BUTTON])
+        # Answered from a live status: the bot resolved it (a stale one may need a person).
+        return [] if stale else [SlotSet(RESOLVED_FLOW_SLOT, "service_status")]
 
 
 class ActionGreet(SafeAction):

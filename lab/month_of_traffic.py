@@ -11,8 +11,10 @@ the web app's consumer. Then, because no people work in a simulation:
 - **the calendar**: a month is played in minutes, so each contact is moved to its day of the
   month afterwards (its analytics rows, handoff, agent reply and rating, by the same offset),
   and an agent's first reply and the ticket's closing get times drawn from a seeded model of a
-  support team (median first reply 50 minutes, a tail past the SLA). The facts are then folded
-  again from the moved rows. Rasa's own tracker keeps the real times.
+  support team that works to its queues' SLAs (the first reply after a third of the queue's
+  first-response time at the median, about 7% past it). The facts are then folded again from the
+  moved rows. Rasa's own tracker keeps the real times.
+- **ratings**: a customer whose last reply from the bot asked for a rating gives one.
 
 What comes out: ``reports/month/kpi.json``, ``kpi.txt`` and ``kpi.html`` from ``frontdesk kpi
 report``, the event counts (every tracker event reached analytics once), and the seconds it took.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import sys
@@ -59,10 +62,12 @@ from lab.stack import (
 )
 
 MONTH_DAYS = 30
-RATINGS = (5, 5, 5, 4, 4, 4, 3, 2, 5, 4)  # what customers answer a rating question with, drawn from
-# A support team's first reply, in minutes: lognormal around 50 minutes, a tail past four hours.
-FIRST_REPLY_MEDIAN_MINUTES, FIRST_REPLY_SIGMA = 50.0, 1.1
+RATINGS = (5, 5, 5, 4, 4, 4, 3, 2, 5, 4)  # what customers answer a rating question with
+# A support team that works to its queues' SLAs: the first reply takes a lognormal share of the
+# queue's first-response time, a third of it at the median, with a tail past it (about 7%).
+FIRST_REPLY_MEDIAN_SHARE, FIRST_REPLY_SIGMA = 0.35, 0.7
 HANDLE_MEDIAN_MINUTES, HANDLE_SIGMA = 35.0, 0.8
+RATING_QUESTION = "rate this chat"
 COUNTED_KINDS = ("user", "action", "bot")
 
 
@@ -90,6 +95,19 @@ async def work_the_queue(stack: LocalStack, token: str, contacts: list[Contact],
                     customer = RestConversation(stack.rasa_url, contact.address, contact.session_token)
                     await customer.post(chat, str(pick.choice(RATINGS)))
     return worked
+
+
+async def answer_rating_questions(stack: LocalStack, contacts: list[Contact], pick: random.Random) -> int:
+    """A customer whose last reply from the bot asked for a rating gives one, as most people do."""
+    answered = 0
+    async with httpx.AsyncClient(timeout=60) as chat:
+        for contact in contacts:
+            last_replies = contact.turns[-1][2] if contact.turns else []
+            if contact.session_token and any(RATING_QUESTION in reply for reply in last_replies):
+                customer = RestConversation(stack.rasa_url, contact.address, contact.session_token)
+                await customer.post(chat, str(pick.choice(RATINGS)))
+                answered += 1
+    return answered
 
 
 def every_event_recorded(database_url: str) -> tuple[int, int]:
@@ -127,7 +145,9 @@ def spread_over_the_month(database_url: str, conversation_ids: list[str], month_
                     HandoffRow.conversation_id == conversation_id)).scalars():
                 handoff.created_at += offset
                 handoff.first_response_due += offset
-                replied = handoff.created_at + _minutes(pick, FIRST_REPLY_MEDIAN_MINUTES, FIRST_REPLY_SIGMA)
+                sla = handoff.first_response_due - handoff.created_at
+                replied = handoff.created_at + sla * (FIRST_REPLY_MEDIAN_SHARE
+                                                      * pick.lognormvariate(0, FIRST_REPLY_SIGMA))
                 for row in session.execute(select(TicketOutboxRow).where(
                         TicketOutboxRow.handoff_id == handoff.id)).scalars():
                     row.created_at = replied if row.operation == "reply" else row.created_at + offset
@@ -159,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broker", choices=("sql", "rabbitmq"), default="sql")
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "frontdesk.tar.gz")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "month")
+    parser.add_argument("--workdir", type=Path, help="keep the stack's database and logs here (default: deleted)")
     args = parser.parse_args(argv)
     if not args.model.exists():
         parser.error(f"{args.model} is missing: run `make train`")
@@ -171,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     broker = ({"FRONTDESK_EVENT_BROKER_URL": f"amqp://guest@127.0.0.1:5672/?queue={queue}&exchange={queue}",
                "FRONTDESK_EVENT_BROKER_PASSWORD": "guest"} if args.broker == "rabbitmq" else {})
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="frontdesk-month-") as tmp:
+    with (contextlib.nullcontext(str(args.workdir)) if args.workdir
+          else tempfile.TemporaryDirectory(prefix="frontdesk-month-")) as tmp:
         env = {**load_test_limits(), "FRONTDESK_CONSUME_EVERY_SECONDS": "1", **broker}
         with local_stack(Path(tmp), args.model, extra_env=env, keys=StackKeys.random(), outbox_poll_seconds=1,
                          dev_mailbox=False) as stack:
@@ -182,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             played = time.perf_counter() - started
             token = json.loads(frontdesk_command(stack.env, "agent", "token", "create", "Month desk", "--role",
                                          "supervisor", "--role", "agent", "--json"))["token"]
+            rated = asyncio.run(answer_rating_questions(stack, contacts, pick))
             worked = asyncio.run(work_the_queue(stack, token, contacts, pick))
             counts = wait_until(_all_recorded(stack.database_url), 300, "every tracker event in analytics")
             ids = [stack.keys.conversation_id(c.session_token) for c in contacts if c.session_token]
@@ -197,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.broker == "rabbitmq":
         delete_rabbitmq_queue(queue, exchange=queue)
     screenshot(args.out / "kpi.html", args.out / "kpi.png")
-    run = {"contacts": len(contacts), "broker": args.broker, "tickets_worked": worked,
+    run = {"contacts": len(contacts), "broker": args.broker, "tickets_worked": worked, "bot_ratings": rated,
            "tracker_events": counts[0], "events_recorded": counts[1], "played_seconds": round(played),
            "seconds": round(time.perf_counter() - started)}
     (args.out / "run.json").write_text(json.dumps(run, indent=1) + "\n")

@@ -36,6 +36,7 @@ PERMISSIONS = {
     "privacy.erase": "erase a customer",
     "privacy.retention": "run the retention job",
     "models.rollback": "make the running assistant load an earlier model (recorded with who and why)",
+    "release.check": "run the release gate (it verifies the audit trail and reads the model's scores)",
 }
 
 GRANTS: dict[str, frozenset[str]] = {
@@ -43,10 +44,10 @@ GRANTS: dict[str, frozenset[str]] = {
     "supervisor": frozenset({"self", "tickets.work", "tickets.all-queues", "tickets.oversee", "kpi.read",
                              "audit.read", "tokens.manage", "status.manage"}),
     "analyst": frozenset({"self", "kpi.read"}),
-    "ml-engineer": frozenset({"self", "kpi.read", "training.export", "models.rollback"}),
+    "ml-engineer": frozenset({"self", "kpi.read", "training.export", "models.rollback", "release.check"}),
     "admin": frozenset({"self", "kpi.read", "tickets.oversee", "audit.read", "audit.verify", "tokens.manage",
                         "customers.read", "customers.sign-in", "mail.operate", "status.manage", "privacy.export",
-                        "privacy.erase", "privacy.retention", "models.rollback"}),
+                        "privacy.erase", "privacy.retention", "models.rollback", "release.check"}),
 }
 
 RESTRICTED_QUEUES = frozenset({"security", "legal", "privacy"})
@@ -102,6 +103,7 @@ CLI_COMMANDS: dict[str, str | None] = {
     "model scores": None,
     "model list": None,
     "model rollback": "models.rollback",
+    "release check": "release.check",
     "kb list": None,
     "kb check": None,
     "status show": None,

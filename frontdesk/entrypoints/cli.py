@@ -15,7 +15,12 @@ from typing import Any
 
 from frontdesk.agents.roles import ROLES
 from frontdesk.entrypoints.cli_audit import add_audit_commands
-from frontdesk.entrypoints.cli_insights import add_insights_commands, add_kpi_commands, add_model_commands
+from frontdesk.entrypoints.cli_insights import (
+    add_insights_commands,
+    add_kpi_commands,
+    add_model_commands,
+    add_release_commands,
+)
 from frontdesk.entrypoints.cli_privacy import add_privacy_commands
 from frontdesk.entrypoints.cli_retention import add_retention_commands
 from frontdesk.settings import PROJECT_ROOT, Settings, SettingsError
@@ -506,6 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_insights_commands(domains, command)
     add_model_commands(domains, command)
+    add_release_commands(domains, command)
 
     kb = domains.add_parser("kb", help="the knowledge base: help-centre articles in kb/").add_subparsers(
         dest="cmd", required=True)

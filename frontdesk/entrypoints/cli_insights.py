@@ -7,6 +7,7 @@
   the KPIs against their targets, drift, and PASS or ROLLBACK (``frontdesk/insights/report.py``).
 - ``frontdesk model register|scores|list|rollback``: the model registry
   (``frontdesk/insights/models.py``).
+- ``frontdesk release check [--json]``: the ABTM release gate (``frontdesk/insights/release.py``).
 """
 
 from __future__ import annotations
@@ -106,6 +107,29 @@ def cmd_kpi_check(settings: Settings, args: argparse.Namespace) -> int:
         for item in verdict.checks:
             print(f"  {item.status:<8} {item.criterion}: {item.evidence}")
     return 1 if verdict.decision != "PASS" else 0
+
+
+def add_release_commands(domains: argparse._SubParsersAction, command: CommandHelper) -> None:
+    release = domains.add_parser("release", help="the ABTM release gate (docs/measurement.md)")
+    group = release.add_subparsers(dest="cmd", required=True)
+    gate = command(group, "check", cmd_release_check,
+                   "walk ALIGN, BUILD, TEST, MEASURE against the project: each item met or not, with evidence")
+    gate.add_argument("--json", action="store_true")
+
+
+def cmd_release_check(settings: Settings, args: argparse.Namespace) -> int:
+    from frontdesk.insights.release import ReleaseCheck
+
+    items = ReleaseCheck(settings, PROJECT_ROOT).run()
+    passed = all(item.met for item in items)
+    if args.json:
+        print(json.dumps({"passed": passed, "items": [item.as_dict() for item in items]}, indent=2))
+    else:
+        for item in items:
+            print(f"{'met    ' if item.met else 'NOT MET'}  {item.stage:<8} {item.name}: {item.evidence}")
+        print("release gate: PASSED" if passed else
+              f"release gate: FAILED ({sum(1 for item in items if not item.met)} of {len(items)} not met)")
+    return 0 if passed else 1
 
 
 def add_model_commands(domains: argparse._SubParsersAction, command: CommandHelper) -> None:

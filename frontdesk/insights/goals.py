@@ -58,6 +58,16 @@ GLOBAL_KPIS: dict[str, tuple[float, float]] = {
     "monthly_net_savings": (-math.inf, math.inf),
     "payback_months": _NOT_NEGATIVE,
 }
+# What `make eval` measures (reports/eval.json, attached to the model in the registry) that the
+# release gate can hold a threshold against, by its path in that document.
+RELEASE_SCORES: dict[str, tuple[float, float]] = {
+    "nlu_heldout.accuracy": _SHARE,
+    "nlu_heldout.macro_f1": _SHARE,
+    "out_of_scope.started_an_automated_flow": _SHARE,
+    "billing_triage.accuracy": _SHARE,
+    "knowledge.blind.right_article": _SHARE,
+    "knowledge.blind.unanswerable_answered": _SHARE,
+}
 
 _TARGET = re.compile(r"^\s*(>=|<=)\s*(-?\d+(?:\.\d+)?)\s*$")
 _PERIOD = re.compile(r"^\s*(\d+)\s*(day|days|week|weeks)\s*$")
@@ -149,6 +159,8 @@ class Monitoring:
     rollback: RollbackCriteria
     retrain: Retrain
     windows: Windows
+    # The release gate's thresholds on `make eval`'s scores (Target.kpi: the score's path).
+    release: tuple[Target, ...] = ()
 
 
 class _Reader:
@@ -272,6 +284,7 @@ def _costs(read: _Reader, raw: object) -> Costs:
 
 
 _MONITORING_KEYS = {"version", "drift", "rollback", "retrain", "windows"}
+_MONITORING_OPTIONAL_KEYS = {"release"}
 _DRIFT_KEYS = {"psi_intent_mix", "psi_confidence", "oov_rate_increase", "fallback_rate_increase"}
 _ROLLBACK_KEYS = {"deflection_drop_points", "escalation_rise_points", "csat_min", "p95_latency_ms_max",
                   "drift_above_threshold", "mandatory_human_automated"}
@@ -281,10 +294,12 @@ _WINDOWS_KEYS = {"baseline_days", "current_days"}
 
 def load_monitoring(path: Path) -> Monitoring:
     read = _Reader(path)
-    raw = read.mapping(_read_yaml(path), "the file", allowed=_MONITORING_KEYS, required=_MONITORING_KEYS)
+    raw = read.mapping(_read_yaml(path), "the file", allowed=_MONITORING_KEYS | _MONITORING_OPTIONAL_KEYS,
+                       required=_MONITORING_KEYS)
+    release = read.targets(raw["release"], "release", RELEASE_SCORES) if "release" in raw else ()
     return Monitoring(version=read.version(raw), drift=_drift(read, raw["drift"]),
                       rollback=_rollback(read, raw["rollback"]), retrain=_retrain(read, raw["retrain"]),
-                      windows=_windows(read, raw["windows"]))
+                      windows=_windows(read, raw["windows"]), release=release)
 
 
 def _drift(read: _Reader, raw: object) -> DriftThresholds:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 
 from actions.handoff import ActionHandoff
 from actions.status import ActionGreet, ActionServiceStatus, ActionTicketStatus
@@ -72,8 +73,9 @@ async def test_an_unverified_customer_is_asked_to_sign_in_and_told_nothing(statu
 
 
 async def test_an_open_incident_is_in_the_status_the_greeting_every_handoff_and_its_tickets(status_services):
-    dispatcher, _ = await run(ActionServiceStatus(), said("s4", "is it down?", "ask_service_status"))
+    dispatcher, events = await run(ActionServiceStatus(), said("s4", "is it down?", "ask_service_status"))
     assert dispatcher.messages[0]["text"].startswith("All systems are operational")
+    assert events == [SlotSet("bot_resolved_flow", "service_status")]  # resolved by the bot, for the KPIs
     dispatcher, _ = await run(ActionGreet(), said("s4", "hi", "greet"))
     assert [m.get("response") for m in dispatcher.messages] == ["utter_greet"]
 
