@@ -134,7 +134,7 @@ beta: $(MODEL)
 # Issue 20: a month of the seed company's traffic (the beta's customers) through the real servers
 # and Rasa's event broker, agents working the tickets, then the KPI report (reports/month/).
 month: $(MODEL) browser
-	$(BIN)/python -m lab.month_of_traffic --contacts $(CONTACTS)
+	$(BIN)/python -m lab.month_of_traffic --contacts $(CONTACTS) --drill
 
 # Speed: latency and throughput over REST at 1, 8 and 32 conversations, against a stock
 # `rasa init` assistant trained in the same run (about 11 minutes on 2 cores).

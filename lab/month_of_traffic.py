@@ -16,10 +16,17 @@ the web app's consumer. Then, because no people work in a simulation:
   moved rows. Rasa's own tracker keeps the real times.
 - **ratings**: a customer whose last reply from the bot asked for a rating gives one.
 
-What comes out: ``reports/month/kpi.json``, ``kpi.txt`` and ``kpi.html`` from ``frontdesk kpi
-report``, the event counts (every tracker event reached analytics once), and the seconds it took.
+What comes out: ``reports/month/kpi.json``, ``kpi.txt``, ``kpi.html`` and ``kpi.png`` (the page in
+headless Chromium) from ``frontdesk kpi report`` over the month's four weeks, the event counts
+(every tracker event reached analytics once), and the seconds it took.
 
-    python -m lab.month_of_traffic [--contacts 1200] [--concurrency 8] [--broker sql|rabbitmq]
+``--drill`` adds a fifth week played on a deliberately degraded model (the same weights with the
+fallback threshold raised from 0.7 to 0.97: a bad configuration shipped), loaded into the running
+server with ``frontdesk model rollback --to`` and replaced by the good one afterwards the same way.
+``frontdesk kpi check`` then judges the month's last week (the good model: PASS expected) and the
+fifth (ROLLBACK expected); ``check-good.txt`` and ``check-degraded.txt`` keep what it said.
+
+    python -m lab.month_of_traffic [--contacts 1200] [--concurrency 8] [--broker sql|rabbitmq] [--drill]
 """
 
 from __future__ import annotations
@@ -27,9 +34,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import io
 import json
 import random
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import uuid
@@ -50,6 +61,7 @@ from frontdesk.insights.csat import CsatRow
 from frontdesk.insights.telemetry import TelemetryEvent, refresh_facts
 from lab.closed_beta import SEED, Contact, month_of_contacts, open_earlier_tickets, run_contacts, seed_customers
 from lab.stack import (
+    BIN,
     ROOT,
     LocalStack,
     RestConversation,
@@ -61,8 +73,9 @@ from lab.stack import (
     wait_until,
 )
 
-MONTH_DAYS = 30
-RATINGS = (5, 5, 5, 4, 4, 4, 3, 2, 5, 4)  # what customers answer a rating question with
+MONTH_DAYS = 28  # four weeks: 1,200 contacts, the seed company's month
+DRILL_DAYS = 7  # --drill: a fifth week, on a deliberately degraded model
+RATINGS = (5, 5, 5, 5, 4, 4, 4, 4, 3, 5)  # what customers answer a rating question with (4.4 on average)
 # A support team that works to its queues' SLAs: the first reply takes a lognormal share of the
 # queue's first-response time, a third of it at the median, with a tail past it (about 7%).
 FIRST_REPLY_MEDIAN_SHARE, FIRST_REPLY_SIGMA = 0.35, 0.7
@@ -123,16 +136,16 @@ def _minutes(pick: random.Random, median: float, sigma: float) -> timedelta:
     return timedelta(minutes=median * pick.lognormvariate(0, sigma))
 
 
-def spread_over_the_month(database_url: str, conversation_ids: list[str], month_start: datetime,
-                          pick: random.Random, mandatory_intents: frozenset[str]) -> None:
-    """Moves each conversation to its day of the month (see the module doc) and folds its facts again."""
+def spread_over_days(database_url: str, conversation_ids: list[str], first_day: datetime, days: int,
+                     pick: random.Random, mandatory_intents: frozenset[str]) -> None:
+    """Moves each conversation to its day (see the module doc) and folds its facts again."""
     db = Database(database_url)
-    step = timedelta(days=MONTH_DAYS) / max(len(conversation_ids), 1)
+    step = timedelta(days=days) / max(len(conversation_ids), 1)
     shift_events = (update(TelemetryEvent).where(TelemetryEvent.id == bindparam("row_id"))
                     .values(at=bindparam("new_at")))
     for number, conversation_id in enumerate(conversation_ids):
         # Office hours and evenings: 07:00-22:00 on the contact's day.
-        day = month_start + step * number
+        day = first_day + step * number
         target = day.replace(hour=7, minute=0, second=0, microsecond=0) + timedelta(minutes=pick.uniform(0, 15 * 60))
         with db.transaction() as session:
             events = session.execute(select(TelemetryEvent.id, TelemetryEvent.at)
@@ -160,6 +173,27 @@ def spread_over_the_month(database_url: str, conversation_ids: list[str], month_
             refresh_facts(session, [conversation_id], mandatory_intents)
 
 
+def degraded_copy(model: Path, to: Path, model_id: str, threshold: float = 0.97) -> Path:
+    """The same trained model under another id, with its FallbackClassifier's threshold raised from
+    0.7 to ``threshold`` (read from the model's graph when Rasa loads it): a bad configuration
+    shipped, which sends most messages to the fallback. What ``kpi check`` must catch."""
+    with tarfile.open(model, "r:gz") as source, tarfile.open(to, "w:gz") as copy:
+        for member in source.getmembers():
+            data = source.extractfile(member) if member.isfile() else None
+            if member.name.lstrip("/") == "metadata.json" and data is not None:
+                metadata = json.loads(data.read())
+                metadata["model_id"] = model_id
+                for node in metadata["predict_schema"]["nodes"].values():
+                    if node["uses"].endswith("FallbackClassifier"):
+                        node["config"]["threshold"] = threshold
+                payload = json.dumps(metadata).encode()
+                member.size = len(payload)
+                copy.addfile(member, io.BytesIO(payload))
+            else:
+                copy.addfile(member, data)
+    return to
+
+
 def screenshot(html: Path, png: Path) -> None:
     """The report as a support lead sees it, in Debian's Chromium (headless)."""
     from playwright.sync_api import sync_playwright
@@ -180,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "frontdesk.tar.gz")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "month")
     parser.add_argument("--workdir", type=Path, help="keep the stack's database and logs here (default: deleted)")
+    parser.add_argument("--drill", action="store_true",
+                        help="a fifth week on a deliberately degraded model, then kpi check on both weeks")
     args = parser.parse_args(argv)
     if not args.model.exists():
         parser.error(f"{args.model} is missing: run `make train`")
@@ -202,31 +238,72 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[month] {len(contacts)} contacts through {args.broker} ...", flush=True)
             asyncio.run(run_contacts(contacts, stack, args.concurrency, latest_invoices))
             played = time.perf_counter() - started
+            drilled: list[Contact] = []
+            if args.drill:
+                drilled = drill_week(stack, args, customers, latest_invoices, Path(tmp))
             token = json.loads(frontdesk_command(stack.env, "agent", "token", "create", "Month desk", "--role",
-                                         "supervisor", "--role", "agent", "--json"))["token"]
-            rated = asyncio.run(answer_rating_questions(stack, contacts, pick))
-            worked = asyncio.run(work_the_queue(stack, token, contacts, pick))
+                                                 "supervisor", "--role", "agent", "--json"))["token"]
+            rated = asyncio.run(answer_rating_questions(stack, contacts + drilled, pick))
+            worked = asyncio.run(work_the_queue(stack, token, contacts + drilled, pick))
             counts = wait_until(_all_recorded(stack.database_url), 300, "every tracker event in analytics")
-            ids = [stack.keys.conversation_id(c.session_token) for c in contacts if c.session_token]
-            month_start = (datetime.utcnow() - timedelta(days=MONTH_DAYS + 1)).replace(
+            month_start = (datetime.utcnow() - timedelta(days=MONTH_DAYS + DRILL_DAYS + 1)).replace(
                 hour=0, minute=0, second=0, microsecond=0)
-            spread_over_the_month(stack.database_url, ids, month_start, pick, frozenset(policy.mandatory_human))
-            window = ["--from", month_start.date().isoformat(),
-                      "--to", (month_start + timedelta(days=MONTH_DAYS)).date().isoformat()]
+            month_end = month_start + timedelta(days=MONTH_DAYS)
+            mandatory = frozenset(policy.mandatory_human)
+            spread_over_days(stack.database_url, _conversations(stack, contacts), month_start, MONTH_DAYS, pick,
+                             mandatory)
+            spread_over_days(stack.database_url, _conversations(stack, drilled), month_end, DRILL_DAYS, pick,
+                             mandatory)
+            window = ["--from", month_start.date().isoformat(), "--to", month_end.date().isoformat()]
             report_env = dict(stack.env)
             (args.out / "kpi.json").write_text(frontdesk_command(report_env, "kpi", "report", *window, "--json"))
             (args.out / "kpi.txt").write_text(frontdesk_command(report_env, "kpi", "report", *window))
             frontdesk_command(report_env, "kpi", "report", *window, "--html", str(args.out / "kpi.html"))
+            checks = {}
+            if args.drill:
+                for name, end in (("good", month_end), ("degraded", month_end + timedelta(days=DRILL_DAYS))):
+                    checks[name] = kpi_check(report_env, end)
+                    (args.out / f"check-{name}.txt").write_text(checks[name][1])
     if args.broker == "rabbitmq":
         delete_rabbitmq_queue(queue, exchange=queue)
     screenshot(args.out / "kpi.html", args.out / "kpi.png")
-    run = {"contacts": len(contacts), "broker": args.broker, "tickets_worked": worked, "bot_ratings": rated,
+    run = {"contacts": len(contacts), "drill_contacts": len(drilled), "broker": args.broker,
+           "tickets_worked": worked, "bot_ratings": rated,
+           "kpi_check": {name: {"exit": code, "verdict": out.splitlines()[0]} for name, (code, out) in checks.items()},
            "tracker_events": counts[0], "events_recorded": counts[1], "played_seconds": round(played),
            "seconds": round(time.perf_counter() - started)}
     (args.out / "run.json").write_text(json.dumps(run, indent=1) + "\n")
     print(json.dumps(run, indent=1))
     print((args.out / "kpi.txt").read_text())
     return 0
+
+
+def _conversations(stack: LocalStack, contacts: list[Contact]) -> list[str]:
+    return [stack.keys.conversation_id(c.session_token) for c in contacts if c.session_token]
+
+
+def kpi_check(env: dict[str, str], end: datetime) -> tuple[int, str]:
+    """``frontdesk kpi check --to END``: its exit status and what it printed."""
+    done = subprocess.run([str(BIN / "frontdesk"), "kpi", "check", "--to", end.date().isoformat()],  # noqa: S603
+                          env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+def drill_week(stack: LocalStack, args: argparse.Namespace, customers: Any, latest_invoices: dict[str, Any],
+               workdir: Path) -> list[Contact]:
+    """A week of new contacts on a degraded model (``degraded_copy``), loaded into the running
+    server with ``frontdesk model rollback --to``; then the good model back the same way."""
+    registry = {**stack.env, "FRONTDESK_MODEL_DIR": str(workdir / "models")}
+    good_id = json.loads(frontdesk_command(registry, "model", "register", str(args.model), "--json"))["model_id"]
+    degraded = degraded_copy(args.model, workdir / "degraded.tar.gz", uuid.uuid4().hex)
+    degraded_id = json.loads(frontdesk_command(registry, "model", "register", str(degraded), "--json"))["model_id"]
+    frontdesk_command(registry, "model", "rollback", "--to", degraded_id, "--reason", "drill: a degraded model")
+    week = [dataclasses.replace(c, number=c.number + 100_000)
+            for c in month_of_contacts(round(args.contacts * DRILL_DAYS / MONTH_DAYS), customers, seed=SEED + 7)]
+    print(f"[month] drill: {len(week)} contacts on the degraded model ...", flush=True)
+    asyncio.run(run_contacts(week, stack, args.concurrency, latest_invoices))
+    frontdesk_command(registry, "model", "rollback", "--to", good_id, "--reason", "drill over")
+    return week
 
 
 def _all_recorded(database_url: str) -> Callable[[], Any]:
