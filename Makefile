@@ -109,7 +109,7 @@ lint: $(STAMP)
 
 test: $(MODEL) lint browser widget
 	@start=$$(date +%s); \
-	$(BIN)/python -m pytest; status=$$?; \
+	$(BIN)/python -m pytest --durations=15; status=$$?; \
 	echo "make test: pytest finished in $$(( $$(date +%s) - start )) s"; exit $$status
 
 # The unit tests alone: no model, no browser, no servers (the e2e and model markers), for the

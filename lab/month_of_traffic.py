@@ -173,10 +173,10 @@ def spread_over_days(database_url: str, conversation_ids: list[str], first_day: 
             refresh_facts(session, [conversation_id], mandatory_intents)
 
 
-def degraded_copy(model: Path, to: Path, model_id: str, threshold: float = 0.97) -> Path:
-    """The same trained model under another id, with its FallbackClassifier's threshold raised from
-    0.7 to ``threshold`` (read from the model's graph when Rasa loads it): a bad configuration
-    shipped, which sends most messages to the fallback. What ``kpi check`` must catch."""
+def model_copy(model: Path, to: Path, model_id: str, fallback_threshold: float | None = None) -> Path:
+    """The same trained model under another id (Rasa reads it from ``metadata.json``), and with
+    ``fallback_threshold`` its FallbackClassifier's threshold changed (read from the model's graph
+    when Rasa loads it). A "previous" model without a second training, or a degraded one."""
     with tarfile.open(model, "r:gz") as source, tarfile.open(to, "w:gz") as copy:
         for member in source.getmembers():
             data = source.extractfile(member) if member.isfile() else None
@@ -184,8 +184,8 @@ def degraded_copy(model: Path, to: Path, model_id: str, threshold: float = 0.97)
                 metadata = json.loads(data.read())
                 metadata["model_id"] = model_id
                 for node in metadata["predict_schema"]["nodes"].values():
-                    if node["uses"].endswith("FallbackClassifier"):
-                        node["config"]["threshold"] = threshold
+                    if fallback_threshold is not None and node["uses"].endswith("FallbackClassifier"):
+                        node["config"]["threshold"] = fallback_threshold
                 payload = json.dumps(metadata).encode()
                 member.size = len(payload)
                 copy.addfile(member, io.BytesIO(payload))
@@ -291,11 +291,13 @@ def kpi_check(env: dict[str, str], end: datetime) -> tuple[int, str]:
 
 def drill_week(stack: LocalStack, args: argparse.Namespace, customers: Any, latest_invoices: dict[str, Any],
                workdir: Path) -> list[Contact]:
-    """A week of new contacts on a degraded model (``degraded_copy``), loaded into the running
+    """A week of new contacts on a degraded model (``model_copy``), loaded into the running
     server with ``frontdesk model rollback --to``; then the good model back the same way."""
     registry = {**stack.env, "FRONTDESK_MODEL_DIR": str(workdir / "models")}
     good_id = json.loads(frontdesk_command(registry, "model", "register", str(args.model), "--json"))["model_id"]
-    degraded = degraded_copy(args.model, workdir / "degraded.tar.gz", uuid.uuid4().hex)
+    # The fallback threshold raised from 0.7 to 0.97: a bad configuration shipped, which sends most
+    # messages to the fallback.
+    degraded = model_copy(args.model, workdir / "degraded.tar.gz", uuid.uuid4().hex, fallback_threshold=0.97)
     degraded_id = json.loads(frontdesk_command(registry, "model", "register", str(degraded), "--json"))["model_id"]
     frontdesk_command(registry, "model", "rollback", "--to", degraded_id, "--reason", "drill: a degraded model")
     week = [dataclasses.replace(c, number=c.number + 100_000)

@@ -88,7 +88,8 @@ def rollback_check(session: Session, goals: Goals, monitoring: Monitoring, perio
     return verdict, evidence
 
 
-def _value(kpi: str, value: float | None) -> str:
+def format_kpi(kpi: str, value: float | None) -> str:
+    """A KPI's value as a person reads it: a share in %, a time in ms or minutes, a score as is."""
     if value is None:
         return "no data"
     if kpi.endswith("_ms"):
@@ -112,16 +113,16 @@ def text_report(report: dict[str, Any]) -> str:
              "", f"{'KPI':<44}{'value':>12}  {'target':<36}status"]
     for result in report["targets"]:
         name = result["kpi"] if result["use_case"] is None else f"{result['use_case']}: {result['kpi']}"
-        lines.append(f"{name:<44}{_value(result['kpi'], result['value']):>12}  {result['target']:<36}"
+        lines.append(f"{name:<44}{format_kpi(result['kpi'], result['value']):>12}  {result['target']:<36}"
                      f"{result['status']}")
     lines += ["", "deflection by flow:"]
     for flow, flow_figures in sorted(figures["by_flow"].items()):
-        lines.append(f"  {flow:<24}{_value('deflection', flow_figures['deflection']):>10}  "
+        lines.append(f"  {flow:<24}{format_kpi('deflection', flow_figures['deflection']):>10}  "
                      f"of {flow_figures['requests']} requests")
     lines += ["", "SLA compliance by queue:"]
     for queue, sla in sorted(figures["sla_by_queue"].items()):
-        lines.append(f"  {queue:<24}{_value('sla', sla['compliance']):>10}  met {sla['met']}, missed {sla['missed']}, "
-                     f"pending {sla['pending']}")
+        lines.append(f"  {queue:<24}{format_kpi('sla', sla['compliance']):>10}  met {sla['met']}, "
+                     f"missed {sla['missed']}, pending {sla['pending']}")
     drift = report["drift"]
     lines += ["", f"drift ({drift['current']['from']} .. {drift['current']['to']} against the "
                   f"{drift['baseline']['from']} .. {drift['baseline']['to']} baseline):"]

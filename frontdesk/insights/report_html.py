@@ -13,6 +13,8 @@ import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from frontdesk.insights.report import format_kpi
+
 MET, MISSED, NO_DATA = "met", "missed", "no data"
 _COLOURS = {MET: "#1b7f3b", MISSED: "#b42318", NO_DATA: "#667085"}
 _STYLE = """
@@ -130,19 +132,6 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-def _value(kpi: str, value: float | None) -> str:
-    if value is None:
-        return "no data"
-    if kpi.endswith("_ms"):
-        return f"{value:.0f} ms"
-    if kpi.endswith("_seconds"):
-        return f"{value / 60:.1f} min"
-    if kpi.startswith("csat_after") or kpi in ("payback_months", "cost_per_contact", "monthly_net_savings",
-                                               "mandatory_human_automated"):
-        return f"{value:,.2f}"
-    return percent(value)
-
-
 def _target_of(report: dict[str, Any], kpi: str) -> float | None:
     for result in report["targets"]:
         if result["use_case"] is None and result["kpi"] == kpi:
@@ -177,7 +166,7 @@ def render(report: dict[str, Any]) -> str:
          for name, item in sorted(turns["intents"].items(), key=lambda entry: -entry[1]["count"])],
         numeric=(1, 2, 3, 4))
     targets = table(["use case", "KPI", "value", "target", "status"],
-                    [(result["use_case"] or "all", result["kpi"], _value(result["kpi"], result["value"]),
+                    [(result["use_case"] or "all", result["kpi"], format_kpi(result["kpi"], result["value"]),
                       result["target"], ("status", result["status"])) for result in report["targets"]],
                     numeric=(2,))
     flows = table(["flow", "requests", "deflection", "escalation", "abandonment"],

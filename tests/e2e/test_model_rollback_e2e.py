@@ -4,34 +4,16 @@ during the swap, the audit trail says who did it and why, and rolling forward re
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import threading
 from pathlib import Path
 
 import pytest
 
+from lab.month_of_traffic import model_copy
 from tests.stack import MODEL, Stack, frontdesk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
-
-
-def renamed_copy(model: Path, model_id: str, to: Path) -> Path:
-    """The same trained model under another model id (Rasa reads it from metadata.json): a
-    "previous" model without a second training."""
-    with tarfile.open(model, "r:gz") as source, tarfile.open(to, "w:gz") as copy:
-        for member in source.getmembers():
-            data = source.extractfile(member) if member.isfile() else None
-            if member.name.lstrip("/") == "metadata.json" and data is not None:
-                metadata = json.loads(data.read())
-                metadata["model_id"] = model_id
-                payload = json.dumps(metadata).encode()
-                member.size = len(payload)
-                copy.addfile(member, io.BytesIO(payload))
-            else:
-                copy.addfile(member, data)
-    return to
 
 
 def live_model(stack: Stack, env: dict[str, str]) -> str:
@@ -45,7 +27,8 @@ def live_model(stack: Stack, env: dict[str, str]) -> str:
 @pytest.mark.parametrize("stack", ["postgres+redis"], indirect=True)
 def test_rollback_swaps_the_live_model_while_customers_keep_talking(stack: Stack, tmp_path: Path):
     env = {"FRONTDESK_MODEL_DIR": str(tmp_path / "models")}
-    older = renamed_copy(MODEL, "0" * 32, tmp_path / "older.tar.gz")
+    # The same trained model under another id: a "previous" model without a second training.
+    older = model_copy(MODEL, tmp_path / "older.tar.gz", "0" * 32)
     frontdesk(stack, "model", "register", str(older), env=env)
     frontdesk(stack, "model", "register", str(MODEL), env=env)
     current = live_model(stack, env)
