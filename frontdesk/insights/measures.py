@@ -84,7 +84,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from frontdesk.insights.facts import ABANDONED, HANDED_OFF, NO_REQUEST, RESOLVED, ConversationFact, TurnFact
-from frontdesk.insights.goals import GLOBAL_KPIS, MISSED, Costs, Goals, Target, compare
+from frontdesk.insights.goals import GLOBAL_KPIS, Costs, Goals, Target, compare
 
 DAYS_PER_MONTH = 30
 CONFIDENCE_BINS = 10
@@ -598,7 +598,3 @@ def against_targets(figures: KpiFigures, goals: Goals) -> list[TargetResult]:
 
 def _result(target: Target, value: float | None, use_case: str | None) -> TargetResult:
     return TargetResult(kpi=target.kpi, value=value, target=target, status=compare(target, value), use_case=use_case)
-
-
-def missed(results: Iterable[TargetResult]) -> list[TargetResult]:
-    return [result for result in results if result.status == MISSED]

@@ -40,10 +40,10 @@ def authorised(header: str | None, token: str) -> bool:
     return hmac.compare_digest((header or "").encode(), f"Bearer {token}".encode())
 
 
-def _histogram(name: str, help_text: str, buckets: tuple[float, ...], rows: list[tuple[float, int]],
+def _histogram(name: str, help_text: str, rows: list[tuple[float, int]], count: int,
                total: float) -> HistogramMetricFamily:
-    """``rows``: (upper bound, count at or below it), cumulative as Prometheus wants."""
-    count = rows[-1][1] if rows else 0
+    """``rows``: (upper bound, count at or below it), cumulative as Prometheus wants; ``count``:
+    every observation (+Inf), those above the last bound included."""
     return HistogramMetricFamily(name, help_text, buckets=[(f"{bound:g}", n) for bound, n in rows] + [("+Inf", count)],
                                  sum_value=total)
 
@@ -65,11 +65,13 @@ class DatabaseCollector:
         return []  # read at scrape time only, never at registration
 
     @staticmethod
-    def _cumulative(session: Session, column: Any, bounds: tuple[float, ...]) -> tuple[list[tuple[float, int]], float]:
+    def _cumulative(session: Session, column: Any,
+                    bounds: tuple[float, ...]) -> tuple[list[tuple[float, int]], int, float]:
         counts = session.execute(select(*(func.sum(case((column <= bound, 1), else_=0)) for bound in bounds),
-                                        func.coalesce(func.sum(column), 0.0))
+                                        func.count(column), func.coalesce(func.sum(column), 0.0))
                                  .where(column.is_not(None))).one()
-        return [(bound, int(counts[i] or 0)) for i, bound in enumerate(bounds)], float(counts[-1] or 0.0)
+        return ([(bound, int(counts[i] or 0)) for i, bound in enumerate(bounds)], int(counts[-2] or 0),
+                float(counts[-1] or 0.0))
 
     def _turns(self, session: Session) -> Iterator[Metric]:
         messages = CounterMetricFamily("frontdesk_messages", "Customer messages the bot answered, by channel",
@@ -89,12 +91,10 @@ class DatabaseCollector:
         yield CounterMetricFamily("frontdesk_turn_errors", "Messages the bot said nothing to (an action failed)",
                                   value=int(errors))
         seconds = TurnFactRow.latency_ms / 1000.0
-        rows, total = self._cumulative(session, seconds, LATENCY_BUCKETS_SECONDS)
         yield _histogram("frontdesk_message_latency_seconds", "From a customer's message to the bot's last word",
-                         LATENCY_BUCKETS_SECONDS, rows, total)
-        rows, total = self._cumulative(session, TurnFactRow.confidence, CONFIDENCE_BUCKETS)
+                         *self._cumulative(session, seconds, LATENCY_BUCKETS_SECONDS))
         yield _histogram("frontdesk_intent_confidence", "The NLU's confidence in the intent it read",
-                         CONFIDENCE_BUCKETS, rows, total)
+                         *self._cumulative(session, TurnFactRow.confidence, CONFIDENCE_BUCKETS))
 
     @staticmethod
     def _outcomes(session: Session) -> Iterator[Metric]:

@@ -20,7 +20,7 @@ import json
 import shutil
 import tarfile
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,6 @@ class RegisteredModel:
     config_fingerprint: str
     registered_at: str
     eval: dict[str, Any] | None = None
-    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,7 +93,9 @@ class ModelRegistry:
         """Every registered model, oldest first."""
         if not self.index.exists():
             return []
-        return [RegisteredModel(**entry) for entry in json.loads(self.index.read_text(encoding="utf-8"))]
+        known = {f.name for f in fields(RegisteredModel)}  # an entry written by another version keeps what it can
+        return [RegisteredModel(**{k: v for k, v in entry.items() if k in known})
+                for entry in json.loads(self.index.read_text(encoding="utf-8"))]
 
     def _save(self, models: list[RegisteredModel]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -40,10 +40,10 @@ from frontdesk.insights.models import (
     fingerprint,
     model_metadata,
 )
+from frontdesk.insights.telemetry import HANDOFF_ACTIONS
 from frontdesk.settings import OFF, RABBITMQ, Settings, SettingsError, parse_broker_url
 
 ALIGN, BUILD, TEST, MEASURE = "ALIGN", "BUILD", "TEST", "MEASURE"
-HANDOFF_ACTIONS = frozenset({"action_handoff", "action_billing_handoff"})
 ASK_FOR_A_PERSON = "request_human"
 # The redaction part whose figures are of record (the blind one), else the newest held-out part.
 REDACTION_RECORD_PARTS = ("heldout-3", "heldout-2", "heldout")

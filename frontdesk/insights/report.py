@@ -78,9 +78,9 @@ def kpi_window_report(session: Session, feedback: AgentFeedback, goals: Goals, m
 def rollback_check(session: Session, goals: Goals, monitoring: Monitoring, period: Period,
                    now: datetime) -> tuple[Verdict, dict[str, Any]]:
     """The verdict on the current window against the baseline, and the figures it was made on."""
-    baseline, _, _ = _figures(session, period.baseline_start, period.current_start, goals, now)
-    current, _, _ = _figures(session, period.current_start, period.end, goals, now)
-    drift = _drift(session, period, monitoring)
+    baseline, _, baseline_turns = _figures(session, period.baseline_start, period.current_start, goals, now)
+    current, _, current_turns = _figures(session, period.current_start, period.end, goals, now)
+    drift = drift_report(baseline_turns, current_turns, monitoring.drift)  # the turns just read, not again
     verdict = check(baseline, current, drift, monitoring.rollback)
     evidence = {"baseline": {**_span(period.baseline_start, period.current_start), "kpis": baseline.as_dict()["kpis"]},
                 "current": {**_span(period.current_start, period.end), "kpis": current.as_dict()["kpis"]},
